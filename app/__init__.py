@@ -1,0 +1,1 @@
+"""Landed: the HTTP service and its storage, which turn posted events into launch reports."""

@@ -1,0 +1,161 @@
+"""HTTP plumbing shared by the routes: the one place domain errors become HTTP responses,
+request-body reading under size caps (with gzip/deflate), and finding the key in a request."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import zlib
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    LandedError,
+    NotFound,
+    PayloadTooLarge,
+    StorageUnavailable,
+    Unauthorized,
+    UnsupportedEncoding,
+)
+
+STATUS = {
+    InvalidInput: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    UnsupportedEncoding: 415,
+    StorageUnavailable: 503,
+}
+
+
+def error_body(code: str, message: str, detail: str = "") -> dict[str, str]:
+    return {"code": code, "message": message, "detail": detail}
+
+
+def status_of(error: LandedError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 500
+
+
+def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
+    """Every error leaves the service as `{"code", "message", "detail"}` (some SDKs crash on
+    FastAPI's default shape)."""
+
+    async def landed_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, LandedError)
+        status = status_of(error)
+        headers = {"Retry-After": str(retry_after_seconds)} if status == 503 else None
+        if isinstance(error, Unauthorized):
+            headers = {"WWW-Authenticate": 'Basic realm="landed"'}
+        return JSONResponse(
+            error_body(error.code, error.message, error.detail), status_code=status, headers=headers
+        )
+
+    async def validation_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        problems = []
+        for item in error.errors():
+            where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+            problems.append(f"{where}: {item.get('msg', 'invalid')}")
+        first = problems[0] if problems else "invalid request"
+        return JSONResponse(
+            error_body("invalid_input", first, "; ".join(problems)), status_code=422
+        )
+
+    async def http_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(error.detail)), status_code=error.status_code, headers=error.headers
+        )
+
+    app.add_exception_handler(LandedError, landed_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+async def read_body(request: Request, *, max_body_bytes: int, max_decompressed_bytes: int) -> bytes:
+    """The request body, decompressed, refusing oversize bodies before they fill memory."""
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in {"", "identity", "gzip", "x-gzip", "deflate"}:
+        raise UnsupportedEncoding(
+            f"Content-Encoding {encoding!r} is not supported", "send identity, gzip or deflate"
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
+        raise _too_large(int(declared), max_body_bytes, "on the wire")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_body_bytes:
+            raise _too_large(size, max_body_bytes, "on the wire")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if encoding in {"gzip", "x-gzip"}:
+        return _inflate(body, 16 + zlib.MAX_WBITS, max_decompressed_bytes, "gzip")
+    if encoding == "deflate":
+        # RFC 9110 deflate is zlib-wrapped, but some clients send a raw deflate stream.
+        try:
+            return _inflate(body, zlib.MAX_WBITS, max_decompressed_bytes, "deflate")
+        except InvalidInput:
+            return _inflate(body, -zlib.MAX_WBITS, max_decompressed_bytes, "deflate")
+    return body
+
+
+def _too_large(size: int, limit: int, where: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is too large {where}",
+        f"{size}+ bytes {where}; the limit is {limit} bytes. Send smaller batches.",
+    )
+
+
+def _inflate(body: bytes, wbits: int, limit: int, name: str) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as error:
+        raise InvalidInput(f"the body is not valid {name}", str(error), code="invalid_encoding") from None
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise _too_large(limit + 1, limit, "after decompression")
+    if not inflater.eof:
+        raise InvalidInput(f"the {name} body is truncated", "", code="invalid_encoding")
+    return data
+
+
+def parse_json(body: bytes) -> Any:
+    if not body.strip():
+        raise InvalidInput("the request body is empty", "send a JSON object", code="malformed_json")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise InvalidInput("the body is not valid JSON", str(error), code="malformed_json") from None
+
+
+def key_from_headers(request: Request) -> str | None:
+    """The key from HTTP Basic (key as username) or a Bearer token, if any."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer" and value.strip():
+        return value.strip()
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise Unauthorized("the Basic authorization header is not valid base64") from None
+        username, _, password = decoded.partition(":")
+        return username or password or None
+    return None

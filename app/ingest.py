@@ -1,0 +1,303 @@
+"""Turns Segment and PostHog payloads into rows for the events table, one event at a time.
+
+Pure functions: no I/O and no clock (the receive time is a parameter). Each event is checked on
+its own, so one bad event is rejected with a reason while the rest of its batch is stored.
+Event time follows the metric spec: `received_at - (sent_at - timestamp)` when the client sent
+both, clamped to `received_at` (and flagged) when that lands more than 23 hours in the future.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+EVENT_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
+MAX_FUTURE = timedelta(hours=23)
+
+# Column order of the events table (sql/schema/001_create_events.sql).
+EVENT_COLUMNS = (
+    "source",
+    "message_id",
+    "type",
+    "event",
+    "user_id",
+    "anonymous_id",
+    "previous_id",
+    "group_id",
+    "properties",
+    "traits",
+    "context",
+    "original_timestamp",
+    "sent_at",
+    "received_at",
+    "occurred_at",
+    "is_clamped",
+    "api",
+)
+
+EventRow = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """One event refused, with a stable reason code, a human sentence and the raw payload."""
+
+    reason: str
+    detail: str
+    payload: str
+
+
+@dataclass(slots=True)
+class ParsedBatch:
+    """The valid rows and the rejected events of one request or import chunk."""
+
+    rows: list[EventRow] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+class EventError(ValueError):
+    """An event that cannot be stored; `reason` is the code kept in rejected_events."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_time(value: Any, field_name: str) -> datetime | None:
+    """ISO 8601 text (or a datetime) as a naive UTC datetime; None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise EventError(
+                "invalid_timestamp", f"{field_name} {value[:64]!r} is not an ISO 8601 time"
+            ) from None
+    else:
+        raise EventError("invalid_timestamp", f"{field_name} must be an ISO 8601 string")
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed
+
+
+def corrected_time(
+    timestamp: datetime | None, sent_at: datetime | None, received_at: datetime
+) -> tuple[datetime, bool]:
+    """The event's time after clock-skew correction, and whether it had to be clamped."""
+    if timestamp is None:
+        return received_at, False
+    occurred = timestamp if sent_at is None else received_at - (sent_at - timestamp)
+    if occurred - received_at > MAX_FUTURE:
+        return received_at, True
+    return occurred, False
+
+
+def _text_id(value: Any, field_name: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise EventError("invalid_identity", f"{field_name} must be a string or a number")
+
+
+def _object(value: Any, field_name: str) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise EventError("invalid_field", f"{field_name} must be a JSON object")
+    return value
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _content_message_id(event: dict[str, Any]) -> str:
+    # Without a messageId a retry could not be recognised, so the id is derived from the
+    # content: the same event sent twice gets the same id and is stored once.
+    digest = hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return "content:" + digest[:32]
+
+
+def _check_size(event: dict[str, Any], max_event_bytes: int) -> None:
+    size = len(orjson.dumps(event))
+    if size > max_event_bytes:
+        raise EventError(
+            "event_too_large", f"the event is {size} bytes; the limit is {max_event_bytes} bytes"
+        )
+
+
+def segment_row(
+    event: Any,
+    *,
+    source: str,
+    received_at: datetime,
+    batch_sent_at: datetime | None = None,
+    default_type: str | None = None,
+    api: str = "segment",
+) -> EventRow:
+    """One Segment-spec event as an events-table row, or EventError saying why not."""
+    if not isinstance(event, dict):
+        raise EventError("invalid_event", "each event must be a JSON object")
+    event_type = event.get("type") or default_type
+    if event_type not in EVENT_TYPES:
+        shown = "missing" if event_type is None else repr(str(event_type)[:40])
+        raise EventError(
+            "unknown_type",
+            f"type is {shown}; expected one of {', '.join(sorted(EVENT_TYPES))}",
+        )
+    user_id = _text_id(event.get("userId"), "userId")
+    anonymous_id = _text_id(event.get("anonymousId"), "anonymousId")
+    previous_id = _text_id(event.get("previousId"), "previousId")
+    if user_id is None and anonymous_id is None:
+        raise EventError("missing_identity", "the event has neither userId nor anonymousId")
+    if event_type == "alias" and (previous_id is None or user_id is None):
+        raise EventError("missing_identity", "an alias needs both previousId and userId")
+    name = event.get("event") if event_type == "track" else event.get("name")
+    if event_type == "track" and (not isinstance(name, str) or not name):
+        raise EventError("missing_event", "a track event needs a non-empty event name")
+    if name is not None and not isinstance(name, str):
+        raise EventError("invalid_field", "event and name must be strings")
+    properties = _object(event.get("properties"), "properties")
+    context = _object(event.get("context"), "context")
+    traits = _object(event.get("traits"), "traits")
+    if traits is None and context is not None:
+        traits = _object(context.get("traits"), "context.traits")
+    timestamp = parse_time(event.get("timestamp") or event.get("originalTimestamp"), "timestamp")
+    sent_at = parse_time(event.get("sentAt"), "sentAt") or batch_sent_at
+    stated_received = parse_time(event.get("receivedAt"), "receivedAt") if api == "import" else None
+    received = stated_received or received_at
+    occurred, clamped = corrected_time(timestamp, sent_at, received)
+    message_id = _text_id(event.get("messageId"), "messageId") or _content_message_id(event)
+    group_id = _text_id(event.get("groupId"), "groupId")
+    return (
+        source,
+        message_id,
+        event_type,
+        name,
+        user_id,
+        anonymous_id,
+        previous_id,
+        group_id,
+        _json(properties),
+        _json(traits),
+        _json(context),
+        timestamp,
+        sent_at,
+        received,
+        occurred,
+        clamped,
+        api,
+    )
+
+
+_POSTHOG_TYPES = {"$identify": "identify", "$create_alias": "alias", "$pageview": "page", "$screen": "screen"}
+
+
+def posthog_as_segment(event: Any, batch_sent_at: Any = None) -> dict[str, Any]:
+    """A PostHog capture event in Segment's shape: distinct_id -> userId, uuid -> messageId,
+    $set -> traits, $identify/$create_alias/$pageview/$screen -> identify/alias/page/screen."""
+    if not isinstance(event, dict):
+        raise EventError("invalid_event", "each event must be a JSON object")
+    properties = event.get("properties")
+    properties = dict(properties) if isinstance(properties, dict) else {}
+    name = event.get("event")
+    if not isinstance(name, str) or not name:
+        raise EventError("missing_event", "a PostHog event needs a non-empty event name")
+    distinct_id = event.get("distinct_id", properties.pop("distinct_id", None))
+    traits = event.get("$set") or properties.pop("$set", None)
+    event_type = _POSTHOG_TYPES.get(name, "track")
+    converted: dict[str, Any] = {
+        "type": event_type,
+        "userId": distinct_id,
+        "messageId": event.get("uuid"),
+        "timestamp": event.get("timestamp"),
+        "sentAt": event.get("sent_at") or batch_sent_at,
+        "properties": properties,
+    }
+    if traits is not None:
+        converted["traits"] = traits
+    if event_type == "track":
+        converted["event"] = name
+    elif event_type == "identify":
+        converted["anonymousId"] = properties.get("$anon_distinct_id")
+    elif event_type == "alias":
+        converted["previousId"] = properties.get("alias")
+    elif event_type == "page":
+        converted["name"] = properties.get("$title")
+        if "path" not in properties and isinstance(properties.get("$pathname"), str):
+            properties["path"] = properties["$pathname"]
+    else:
+        converted["name"] = properties.get("$screen_name")
+    return converted
+
+
+def posthog_received_at(event: dict[str, Any], received_at: datetime) -> datetime:
+    """PostHog clients may send `offset` (ms before sending) instead of a timestamp."""
+    offset = event.get("offset")
+    if event.get("timestamp") is None and isinstance(offset, int | float):
+        return received_at - timedelta(milliseconds=float(offset))
+    return received_at
+
+
+def parse_events(
+    events: list[Any],
+    *,
+    source: str,
+    received_at: datetime,
+    max_event_bytes: int,
+    body_bytes: int,
+    batch_sent_at: datetime | None = None,
+    default_type: str | None = None,
+    api: str = "segment",
+) -> ParsedBatch:
+    """Split a list of raw events into rows to store and rejections to record."""
+    parsed = ParsedBatch()
+    check_each = body_bytes > max_event_bytes
+    for raw in events:
+        try:
+            if check_each and isinstance(raw, dict):
+                _check_size(raw, max_event_bytes)
+            if api == "posthog":
+                event = posthog_as_segment(raw)
+                at = posthog_received_at(raw, received_at)
+                sent = parse_time(event.pop("sentAt", None), "sent_at") or batch_sent_at
+                row = segment_row(event, source=source, received_at=at, batch_sent_at=sent)
+                row = (*row[:-1], "posthog")
+            else:
+                row = segment_row(
+                    raw,
+                    source=source,
+                    received_at=received_at,
+                    batch_sent_at=batch_sent_at,
+                    default_type=default_type,
+                    api=api,
+                )
+            parsed.rows.append(row)
+        except EventError as error:
+            payload = orjson.dumps(raw).decode() if _serialisable(raw) else repr(raw)
+            parsed.rejected.append(Rejected(error.reason, error.detail, payload))
+    return parsed
+
+
+def _serialisable(value: Any) -> bool:
+    try:
+        orjson.dumps(value)
+    except TypeError:
+        return False
+    return True
+
+
+def now_utc() -> datetime:
+    """The receive time, naive UTC like every stored time."""
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -1,0 +1,142 @@
+"""Event ingestion endpoints compatible with the Segment HTTP Tracking API and PostHog capture.
+
+SDKs treat any 2xx other than 200 as a reason to retry, so success is exactly 200, sent only
+after the events are committed. Bodies are read raw: the key may sit inside the body, and the
+size caps must hold before any JSON is parsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from app.deps import SettingsDep, StorageDep
+from app.errors import InvalidInput
+from app.http import key_from_headers, parse_json, read_body
+from app.ingest import EventError, now_utc, parse_events, parse_time
+
+router = APIRouter(tags=["ingestion"])
+
+SEGMENT_KINDS = ("batch", "track", "identify", "page", "screen", "group", "alias")
+POSTHOG_PATHS = ("/batch", "/capture", "/e", "/i/v0/e")
+
+
+class IngestResult(BaseModel):
+    """Counts for one request: accepted = inserted + duplicates; rejected events are kept
+    in rejected_events with their reason."""
+
+    success: bool
+    accepted: int
+    inserted: int
+    duplicates: int
+    rejected: int
+
+
+async def _ingest(
+    request: Request,
+    settings: Any,
+    storage: Any,
+    *,
+    api: str,
+    kind: str,
+) -> IngestResult:
+    received_at = now_utc()
+    body = await read_body(
+        request,
+        max_body_bytes=settings.max_body_bytes,
+        max_decompressed_bytes=settings.max_decompressed_bytes,
+    )
+    payload = parse_json(body)
+    secret = key_from_headers(request)
+    if secret is None and isinstance(payload, dict):
+        found = payload.get("writeKey") or payload.get("api_key") or payload.get("token")
+        if found is None and isinstance(payload.get("properties"), dict):
+            found = payload["properties"].get("token")
+        secret = found if isinstance(found, str) else None
+    key = storage.authenticate(secret, ("write",))
+    events, batch_sent_at, default_type = _events_of(payload, api=api, kind=kind)
+    if not events:
+        raise InvalidInput("the batch is empty", "send at least one event", code="empty_batch")
+    parsed = parse_events(
+        events,
+        source=key.key_id,
+        received_at=received_at,
+        max_event_bytes=settings.max_event_bytes,
+        body_bytes=len(body),
+        batch_sent_at=batch_sent_at,
+        default_type=default_type,
+        api=api,
+    )
+    result = await asyncio.wrap_future(storage.write_events(key.key_id, parsed, received_at))
+    return IngestResult(
+        success=True,
+        accepted=result.accepted,
+        inserted=result.inserted,
+        duplicates=result.duplicates,
+        rejected=result.rejected,
+    )
+
+
+def _events_of(payload: Any, *, api: str, kind: str) -> tuple[list[Any], Any, str | None]:
+    """(events, batch-level sentAt, type implied by the path) of a request body."""
+    if api == "posthog":
+        if isinstance(payload, list):
+            return payload, None, None
+        if not isinstance(payload, dict):
+            raise InvalidInput("the body must be a JSON object or array", code="malformed_json")
+        sent_at = _batch_time(payload.get("sent_at"))
+        if "batch" in payload:
+            batch = payload["batch"]
+            if not isinstance(batch, list):
+                raise InvalidInput("batch must be a JSON array of events", "field: batch")
+            return batch, sent_at, None
+        return [payload], sent_at, None
+    if not isinstance(payload, dict):
+        raise InvalidInput("the body must be a JSON object", code="malformed_json")
+    if kind == "batch":
+        batch = payload.get("batch")
+        if not isinstance(batch, list):
+            raise InvalidInput("batch must be a JSON array of events", "field: batch")
+        return batch, _batch_time(payload.get("sentAt")), None
+    return [payload], None, kind
+
+
+def _batch_time(value: Any) -> Any:
+    try:
+        return parse_time(value, "sentAt")
+    except EventError as error:
+        raise InvalidInput(error.detail, "field: sentAt") from None
+
+
+def _segment_endpoint(kind: str) -> Any:
+    async def endpoint(request: Request, settings: SettingsDep, storage: StorageDep) -> IngestResult:
+        return await _ingest(request, settings, storage, api="segment", kind=kind)
+
+    endpoint.__name__ = f"segment_{kind}"
+    endpoint.__doc__ = f"Segment HTTP Tracking API `{kind}`: store events once, reply 200 after commit."
+    return endpoint
+
+
+async def posthog_capture(request: Request, settings: SettingsDep, storage: StorageDep) -> IngestResult:
+    """PostHog capture: distinct_id -> userId, uuid -> messageId, $set -> traits."""
+    return await _ingest(request, settings, storage, api="posthog", kind="batch")
+
+
+for _kind in SEGMENT_KINDS:
+    _handler = _segment_endpoint(_kind)
+    router.add_api_route(f"/v1/{_kind}", _handler, methods=["POST"], response_model=IngestResult)
+    router.add_api_route(
+        f"/v1/{_kind}/", _handler, methods=["POST"], response_model=IngestResult, include_in_schema=False
+    )
+for _path in POSTHOG_PATHS:
+    router.add_api_route(
+        f"{_path}/", posthog_capture, methods=["POST"], response_model=IngestResult,
+        name=f"posthog{_path.replace('/', '_')}",
+    )
+    router.add_api_route(
+        _path, posthog_capture, methods=["POST"], response_model=IngestResult, include_in_schema=False,
+        name=f"posthog{_path.replace('/', '_')}_noslash",
+    )

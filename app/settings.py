@@ -1,0 +1,78 @@
+"""Service configuration, read from `LANDED_*` environment variables (or passed in by tests).
+
+Nothing reads settings at import time: `create_app(settings)` and the command line build a
+`Settings` and hand it down, so tests can run many services with different settings side by side.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MiB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. The README's configuration table documents each field."""
+
+    model_config = SettingsConfigDict(env_prefix="LANDED_", extra="forbid", frozen=True)
+
+    db_path: str = Field(
+        default="landed.duckdb",
+        description="DuckDB database file, created with the schema on first start; ':memory:' for tests.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the service listens on.")
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(default=8000, description="TCP port.")
+    allow_public_bind: bool = Field(
+        default=False,
+        description="Must be true to listen on a non-loopback address (put TLS in front first).",
+    )
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * MiB)] = Field(
+        default=5 * MiB, description="Largest request body accepted on the wire (compressed)."
+    )
+    max_decompressed_bytes: Annotated[int, Field(ge=1024, le=512 * MiB)] = Field(
+        default=32 * MiB, description="Largest request body after gzip/deflate decompression."
+    )
+    max_event_bytes: Annotated[int, Field(ge=256, le=16 * MiB)] = Field(
+        default=1 * MiB, description="Largest single event; larger ones are rejected per event."
+    )
+    commit_max_events: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=50_000, description="Most events one group commit may gather from waiting requests."
+    )
+    retry_after_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
+        default=5, description="Retry-After sent with 503 when storage is unavailable."
+    )
+
+    @field_validator("db_path")
+    @classmethod
+    def _db_path_usable(cls, value: str) -> str:
+        if value == ":memory:":
+            return value
+        parent = Path(value).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise ValueError(f"the folder {parent} does not exist")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> Settings:
+        if not self.allow_public_bind and not _is_loopback(self.host):
+            raise ValueError(
+                f"host {self.host!r} is not a loopback address; set LANDED_ALLOW_PUBLIC_BIND=true "
+                "once the service is behind TLS"
+            )
+        if self.max_decompressed_bytes < self.max_body_bytes:
+            raise ValueError("max_decompressed_bytes must be at least max_body_bytes")
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,373 @@
+"""The one module that talks to DuckDB: schema, the single writer, and every query.
+
+DuckDB allows one writing process, and many small transactions are slow, so every write goes
+through `Writer`, a thread that gathers the ingest requests waiting at that moment into one
+transaction (group commit) and answers each request only after that transaction committed.
+Reads use their own cursors. Query text lives in `sql/`; values are always bound parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import queue
+import secrets
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from app.errors import Forbidden, NotFound, StorageUnavailable, Unauthorized
+from app.ingest import EVENT_COLUMNS, EventRow, ParsedBatch, now_utc
+from app.queries import query, schema_statements
+
+T = TypeVar("T")
+
+SCOPES = ("write", "read", "admin")
+_KEY_PREFIX = {"write": "lw", "read": "lr", "admin": "la"}
+
+_TS = pa.timestamp("us")
+EVENTS_SCHEMA = pa.schema(
+    [
+        (name, _TS if name in {"original_timestamp", "sent_at", "received_at", "occurred_at"}
+         else pa.bool_() if name == "is_clamped" else pa.string())
+        for name in EVENT_COLUMNS
+    ]
+)
+REJECTED_SCHEMA = pa.schema(
+    [
+        ("rejected_id", pa.string()),
+        ("source", pa.string()),
+        ("received_at", _TS),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("payload", pa.string()),
+    ]
+)
+LINKS_SCHEMA = pa.schema([("anonymous_id", pa.string()), ("user_id", pa.string()), ("linked_at", _TS)])
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What became of one request's events."""
+
+    inserted: int
+    duplicates: int
+    rejected: int
+
+    @property
+    def accepted(self) -> int:
+        return self.inserted + self.duplicates
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_id: str
+    name: str
+    scope: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+@dataclass(slots=True)
+class _IngestJob:
+    source: str
+    batch: ParsedBatch
+    received_at: datetime
+    future: Future[WriteResult] = field(default_factory=Future)
+
+
+@dataclass(slots=True)
+class _Job:
+    run: Callable[[duckdb.DuckDBPyConnection], Any]
+    future: Future[Any] = field(default_factory=Future)
+
+
+_STOP = object()
+
+
+def rows_table(rows: Sequence[EventRow]) -> pa.Table:
+    """Event rows as an Arrow table in events-table column order."""
+    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in EVENT_COLUMNS]
+    return pa.Table.from_arrays(
+        [pa.array(col, type=f.type) for col, f in zip(columns, EVENTS_SCHEMA, strict=True)],
+        schema=EVENTS_SCHEMA,
+    )
+
+
+def _earliest_links(rows: Iterable[EventRow]) -> dict[str, tuple[str, datetime]]:
+    # column positions: 4 user_id, 5 anonymous_id, 6 previous_id, 14 occurred_at
+    links: dict[str, tuple[str, datetime]] = {}
+    for row in rows:
+        user_id = row[4]
+        if user_id is None:
+            continue
+        for anonymous in (row[5], row[6]):
+            if anonymous is None or anonymous == user_id:
+                continue
+            known = links.get(anonymous)
+            if known is None or row[14] < known[1]:
+                links[anonymous] = (user_id, row[14])
+    return links
+
+
+class Writer:
+    """The single writer thread: group-commits ingest requests, runs other writes one by one."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, *, max_events: int) -> None:
+        self._conn = conn
+        self._max_events = max_events
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="landed-writer", daemon=True)
+        self._thread.start()
+
+    def submit_batch(self, source: str, batch: ParsedBatch, received_at: datetime) -> Future[WriteResult]:
+        job = _IngestJob(source, batch, received_at)
+        self._queue.put(job)
+        return job.future
+
+    def submit(self, run: Callable[[duckdb.DuckDBPyConnection], T]) -> Future[T]:
+        job = _Job(run)
+        self._queue.put(job)
+        return job.future
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _loop(self) -> None:
+        carried: Any = None
+        while True:
+            item = carried if carried is not None else self._queue.get()
+            carried = None
+            if item is _STOP:
+                return
+            if isinstance(item, _Job):
+                self._run_job(item)
+                continue
+            group = [item]
+            size = len(item.batch.rows)
+            while size < self._max_events:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if not isinstance(nxt, _IngestJob):
+                    carried = nxt
+                    break
+                group.append(nxt)
+                size += len(nxt.batch.rows)
+            self._write_group(group)
+
+    def _run_job(self, job: _Job) -> None:
+        try:
+            self._conn.begin()
+            result = job.run(self._conn)
+            self._conn.commit()
+        except BaseException as error:
+            _rollback(self._conn)
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
+
+    def _write_group(self, group: list[_IngestJob]) -> None:
+        try:
+            results = write_ingest_group(self._conn, [(j.source, j.batch, j.received_at) for j in group])
+        except duckdb.Error as error:
+            failure = StorageUnavailable("storage is unavailable; retry later", str(error))
+            for job in group:
+                job.future.set_exception(failure)
+            return
+        for job, result in zip(group, results, strict=True):
+            job.future.set_result(result)
+
+
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    try:
+        conn.rollback()
+    except duckdb.Error:
+        pass
+
+
+def write_ingest_group(
+    conn: duckdb.DuckDBPyConnection, group: Sequence[tuple[str, ParsedBatch, datetime]]
+) -> list[WriteResult]:
+    """Stores several requests' events in one transaction; returns each request's counts."""
+    seen: set[tuple[str, str]] = set()
+    rows: list[EventRow] = []
+    owners: list[int] = []
+    duplicates = [0] * len(group)
+    rejected_rows: list[tuple[str, str, datetime, str, str, str]] = []
+    for index, (source, batch, received_at) in enumerate(group):
+        for row in batch.rows:
+            key = (row[0], row[1])
+            if key in seen:
+                duplicates[index] += 1
+                continue
+            seen.add(key)
+            rows.append(row)
+            owners.append(index)
+        for rejection in batch.rejected:
+            digest = hashlib.sha256(
+                "\x1f".join((source, rejection.reason, rejection.payload)).encode()
+            ).hexdigest()[:32]
+            rejected_rows.append(
+                (digest, source, received_at, rejection.reason, rejection.detail, rejection.payload)
+            )
+    inserted_keys: set[tuple[str, str]] = set()
+    conn.begin()
+    try:
+        if rows:
+            conn.register("staged_events", rows_table(rows))
+            inserted_keys = {(s, m) for s, m in conn.execute(query("insert_events")).fetchall()}
+            conn.unregister("staged_events")
+            links = _earliest_links(rows)
+            if links:
+                staged_links = pa.Table.from_pylist(
+                    [{"anonymous_id": a, "user_id": u, "linked_at": t} for a, (u, t) in links.items()],
+                    schema=LINKS_SCHEMA,
+                )
+                conn.register("staged_links", staged_links)
+                conn.execute(query("upsert_identity_links"))
+                conn.unregister("staged_links")
+        if rejected_rows:
+            staged_rejected = pa.Table.from_pylist(
+                [dict(zip(REJECTED_SCHEMA.names, r, strict=True)) for r in rejected_rows],
+                schema=REJECTED_SCHEMA,
+            )
+            conn.register("staged_rejected", staged_rejected)
+            conn.execute(query("insert_rejected_events"))
+            conn.unregister("staged_rejected")
+        conn.commit()
+    except BaseException:
+        _rollback(conn)
+        raise
+    inserted = [0] * len(group)
+    for row, owner in zip(rows, owners, strict=True):
+        if (row[0], row[1]) in inserted_keys:
+            inserted[owner] += 1
+        else:
+            duplicates[owner] += 1
+    return [
+        WriteResult(inserted=inserted[i], duplicates=duplicates[i], rejected=len(b.rejected))
+        for i, (_, b, _) in enumerate(group)
+    ]
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Storage:
+    """The database of one service: schema on open, the writer, keys, and every query."""
+
+    def __init__(self, db_path: str, *, max_events_per_commit: int = 50_000) -> None:
+        try:
+            self._conn = duckdb.connect(db_path)
+        except duckdb.IOException as error:
+            raise StorageUnavailable(
+                f"cannot open the database {db_path}",
+                f"{error}. Is another Landed process (a running service) using it?",
+            ) from error
+        self.db_path = db_path
+        self._apply_schema()
+        self._keys_lock = threading.Lock()
+        self._keys: dict[str, ApiKey] = {}
+        self._load_keys()
+        self.writer = Writer(self._conn, max_events=max_events_per_commit)
+
+    def close(self) -> None:
+        self.writer.close()
+        self._conn.close()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for reads, separate from the writer's connection."""
+        return self._conn.cursor()
+
+    def _apply_schema(self) -> None:
+        self._conn.execute(
+            "create table if not exists schema_migrations (name varchar primary key, applied_at timestamp not null)"
+        )
+        applied = {r[0] for r in self._conn.execute("select name from schema_migrations").fetchall()}
+        for name, statement in schema_statements():
+            if name in applied:
+                continue
+            self._conn.begin()
+            self._conn.execute(statement)
+            self._conn.execute(
+                "insert into schema_migrations values ($name, $at)", {"name": name, "at": now_utc()}
+            )
+            self._conn.commit()
+
+    # -- ingestion ---------------------------------------------------------------------------
+
+    def write_events(self, source: str, batch: ParsedBatch, received_at: datetime) -> Future[WriteResult]:
+        """Queues one request's events for the next group commit."""
+        return self.writer.submit_batch(source, batch, received_at)
+
+    def count_events(self) -> int:
+        row = self.cursor().execute(query("count_events")).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def _load_keys(self) -> None:
+        rows = self._conn.cursor().execute(query("select_api_keys")).fetchall()
+        keys = {
+            key_hash: ApiKey(key_id, name, scope, created_at, revoked_at)
+            for key_id, name, scope, key_hash, created_at, revoked_at in rows
+        }
+        with self._keys_lock:
+            self._keys = keys
+
+    def create_key(self, name: str, scope: str) -> tuple[ApiKey, str]:
+        """A new key and its secret, which is not stored and cannot be shown again."""
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+        secret = f"{_KEY_PREFIX[scope]}_{secrets.token_urlsafe(24)}"
+        key = ApiKey(secrets.token_hex(6), name, scope, now_utc(), None)
+        params = {
+            "key_id": key.key_id,
+            "name": name,
+            "scope": scope,
+            "key_hash": hash_key(secret),
+            "created_at": key.created_at,
+        }
+        self.writer.submit(lambda conn: conn.execute(query("insert_api_key"), params)).result()
+        self._load_keys()
+        return key, secret
+
+    def revoke_key(self, key: str) -> list[str]:
+        params = {"key": key, "revoked_at": now_utc()}
+        revoked = self.writer.submit(
+            lambda conn: [r[0] for r in conn.execute(query("revoke_api_key"), params).fetchall()]
+        ).result()
+        if not revoked:
+            raise NotFound(f"no active key with id or name {key!r}")
+        self._load_keys()
+        return list(revoked)
+
+    def list_keys(self) -> list[ApiKey]:
+        with self._keys_lock:
+            return sorted(self._keys.values(), key=lambda k: (k.created_at, k.key_id))
+
+    def authenticate(self, secret: str | None, scopes: Iterable[str]) -> ApiKey:
+        """The live key behind `secret` if its scope is one of `scopes`; Unauthorized otherwise."""
+        if not secret:
+            raise Unauthorized("a key is required", "send it as HTTP Basic username, a Bearer token or writeKey")
+        digest = hash_key(secret)
+        with self._keys_lock:
+            match = next((k for h, k in self._keys.items() if hmac.compare_digest(h, digest)), None)
+        if match is None or match.revoked_at is not None:
+            raise Unauthorized("unknown or revoked key", "check the key, or create one with `landed keys create`")
+        if match.scope not in scopes:
+            raise Forbidden(
+                f"a {match.scope} key cannot do this",
+                f"this needs a key with scope {' or '.join(scopes)}",
+            )
+        return match

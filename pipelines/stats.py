@@ -1,0 +1,172 @@
+"""Small-sample statistics for Landed's launch reports.
+
+Launch cohorts are often tiny (a handful of sign-ups on day one) and
+sometimes empty, so the usual normal-approximation intervals mislead exactly
+when readers look at them most. This module provides intervals that stay
+honest there: the Wilson score interval for a conversion rate, Newcombe's
+hybrid score interval for the difference between two rates, and a
+distribution-free interval for a median built from order statistics with an
+exact binomial rule. It depends on the standard library only, so it can run
+inside any pipeline worker without pulling in numpy or scipy.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+
+__all__ = [
+    "median",
+    "median_interval",
+    "newcombe_difference_interval",
+    "wilson_interval",
+]
+
+# P(Bin(n, 1/2) <= j) >= 1/40 is tested as 40 * sum(C(n, i)) >= 2**n so the
+# comparison is exact integer arithmetic rather than a rounded float.
+_MEDIAN_TAIL_DENOMINATOR = 40
+
+# Summing every C(n, i) from i = 0 costs O(n) big-integer steps, about a
+# second at n = 100_000. Starting this many standard deviations below n/2
+# keeps the walk to O(sqrt(n)) steps. A rigorous upper bound on the skipped
+# tail still decides each comparison exactly; if it ever cannot, we fall back
+# to the full sum rather than guess.
+_SKIPPED_TAIL_SIGMAS = 10
+
+
+def _z_score(confidence: float) -> float:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
+    return statistics.NormalDist().inv_cdf(1.0 - (1.0 - confidence) / 2.0)
+
+
+def _check_counts(k: int, n: int) -> None:
+    if n < 0:
+        raise ValueError(f"trial count n must be non-negative, got n={n}")
+    if not 0 <= k <= n:
+        raise ValueError(f"success count k must satisfy 0 <= k <= n, got k={k}, n={n}")
+
+
+def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Two-sided Wilson score interval for the proportion ``k / n``.
+
+    Raises ``ValueError`` unless ``0 <= k <= n`` and ``0 < confidence < 1``.
+    """
+    _check_counts(k, n)
+    z = _z_score(confidence)
+    if n == 0:
+        # With no trials the data say nothing about the rate, so the only
+        # defensible interval is the whole parameter space.
+        return (0.0, 1.0)
+    p = k / n
+    z2 = z * z
+    denominator = 1.0 + z2 / n
+    centre = (p + z2 / (2.0 * n)) / denominator
+    half_width = z * math.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denominator
+    # At k == 0 (k == n) the lower (upper) bound is exactly 0 (1), but
+    # sqrt-of-a-square rounding can leave it a few ulps off either side;
+    # a rate of 1e-20 would be a spurious claim that zero is excluded.
+    low = 0.0 if k == 0 else max(0.0, centre - half_width)
+    high = 1.0 if k == n else min(1.0, centre + half_width)
+    return (low, high)
+
+
+def newcombe_difference_interval(
+    k1: int, n1: int, k2: int, n2: int, confidence: float = 0.95
+) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for ``k1/n1 - k2/n2``.
+
+    This is method 10 of Newcombe (1998), "Interval estimation for the
+    difference between independent proportions", built from the two Wilson
+    intervals. Raises ``ValueError`` on invalid counts or confidence.
+    """
+    _check_counts(k1, n1)
+    _check_counts(k2, n2)
+    _z_score(confidence)
+    if n1 == 0 or n2 == 0:
+        # One arm carries no information, so any difference remains possible.
+        return (-1.0, 1.0)
+    p1 = k1 / n1
+    p2 = k2 / n2
+    l1, u1 = wilson_interval(k1, n1, confidence)
+    l2, u2 = wilson_interval(k2, n2, confidence)
+    difference = p1 - p2
+    low = difference - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
+    high = difference + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+    return (max(-1.0, low), min(1.0, high))
+
+
+def _check_no_nan(values: Sequence[float]) -> None:
+    # NaN compares false with everything, so sorting would silently scatter
+    # it and every order statistic after it would be meaningless.
+    if any(math.isnan(v) for v in values):
+        raise ValueError("values must not contain NaN")
+
+
+def median(values: Sequence[float]) -> float | None:
+    """Sample median, or ``None`` for empty input.
+
+    With an even count this is the mean of the two middle values.
+    """
+    if len(values) == 0:
+        return None
+    _check_no_nan(values)
+    return float(statistics.median(values))
+
+
+def _walk_median_rank(n: int, start: int) -> int | None:
+    """Smallest ``j >= start`` with ``40 * S(j) >= 2**n``, where ``S`` is the
+    cumulative sum of ``C(n, i)``; ``None`` if the skipped tail makes it
+    undecidable."""
+    threshold = 1 << n
+    term = math.comb(n, start)
+    if start == 0:
+        tail_bound = 0
+    else:
+        # C(n, i-1) / C(n, i) = i / (n-i+1) grows with i, so every term below
+        # ``start`` shrinks by at least rho = start / (n-start+1) per step and
+        # the geometric series gives term * start / (n - 2*start + 1).
+        tail_bound = -(-term * start // (n - 2 * start + 1))
+        if _MEDIAN_TAIL_DENOMINATOR * tail_bound >= threshold:
+            return None
+    partial = 0
+    i = start
+    while True:
+        partial += term
+        if _MEDIAN_TAIL_DENOMINATOR * partial >= threshold:
+            return i
+        if _MEDIAN_TAIL_DENOMINATOR * (partial + tail_bound) >= threshold:
+            return None
+        term = term * (n - i) // (i + 1)
+        i += 1
+
+
+def _median_rank(n: int) -> int:
+    """1-based rank ``j`` of the lower order statistic in the median interval."""
+    sigma = math.sqrt(n) / 2.0
+    start = max(0, math.floor(n / 2.0 - _SKIPPED_TAIL_SIGMAS * sigma))
+    rank = _walk_median_rank(n, start)
+    if rank is None:
+        # The fast path could not decide; the full sum is slow but exact.
+        rank = _walk_median_rank(n, 0)
+        assert rank is not None  # with no skipped tail the walk always decides
+    # j = 0 would mean x(0), which does not exist; the sample extremes are the
+    # widest interval the data can support.
+    return max(1, rank)
+
+
+def median_interval(values: Sequence[float]) -> tuple[float, float] | None:
+    """Distribution-free 95% confidence interval for the median.
+
+    Returns ``(x(j), x(n-j+1))`` from the sorted values, where ``j`` is the
+    smallest integer with ``P(Bin(n, 1/2) <= j) >= 0.025`` and at least 1.
+    Returns ``None`` for empty input; raises ``ValueError`` on NaN.
+    """
+    n = len(values)
+    if n == 0:
+        return None
+    _check_no_nan(values)
+    ordered = sorted(values)
+    j = _median_rank(n)
+    return (float(ordered[j - 1]), float(ordered[n - j]))

@@ -1,0 +1,2 @@
+-- How many events are stored.
+select count(*) as events from events

@@ -1,0 +1,4 @@
+-- Every key (never the secret): key_id, name, scope, key_hash, created_at, revoked_at.
+select key_id, name, scope, key_hash, created_at, revoked_at
+from api_keys
+order by created_at, key_id

@@ -1,0 +1,85 @@
+"""Shared fixtures: a fresh database per test, the app through TestClient, a real uvicorn."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from app.storage import Storage
+
+
+@dataclass(frozen=True)
+class Keys:
+    write: str
+    read: str
+    admin: str
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(db_path=str(tmp_path / "landed.duckdb"))
+
+
+@pytest.fixture
+def storage(settings: Settings) -> Iterator[Storage]:
+    opened = Storage(settings.db_path, max_events_per_commit=settings.commit_max_events)
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def keys(storage: Storage) -> Keys:
+    return Keys(
+        write=storage.create_key("web", "write")[1],
+        read=storage.create_key("dashboards", "read")[1],
+        admin=storage.create_key("po", "admin")[1],
+    )
+
+
+@pytest.fixture
+def client(settings: Settings, storage: Storage) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, storage)) as test_client:
+        yield test_client
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    storage: Storage
+
+
+@pytest.fixture
+def live_server(settings: Settings, storage: Storage) -> Iterator[LiveServer]:
+    """The real service under uvicorn on 127.0.0.1, sharing the test's storage."""
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, storage), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start within 10 s")
+        time.sleep(0.02)
+    yield LiveServer(f"http://127.0.0.1:{port}", storage)
+    server.should_exit = True
+    thread.join(timeout=10)
