@@ -1,0 +1,194 @@
+"""The launch report as typed, frozen results: what the API returns as JSON and what the
+dashboards draw. Rates are 0..1 floats; a rate whose denominator is 0 has value None."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+KpiVerdict = Literal["met", "missed", "inconclusive", "insufficient_data"]
+LaunchVerdict = Literal["landed", "missed", "inconclusive"]
+FunnelStepName = Literal["active", "exposed", "tried", "repeated", "converted"]
+
+
+class _Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Interval(_Result):
+    """A two-sided 95% interval."""
+
+    low: float
+    high: float
+
+
+class Rate(_Result):
+    """k of n, as a rate with its Wilson 95% interval; value and interval are None when n = 0."""
+
+    k: int
+    n: int
+    value: float | None
+    interval: Interval | None
+
+
+class Median(_Result):
+    """A median in days with its distribution-free 95% interval (None when n = 0)."""
+
+    n: int
+    value: float | None
+    interval: Interval | None
+
+
+class Stickiness(_Result):
+    """Mean over the window's full UTC days of (adopters using it that day / adopters)."""
+
+    value: float | None
+    full_days: int
+    adopters: int
+    interval: Interval | None
+
+
+class RetentionWeek(_Result):
+    week: int
+    rate: Rate
+
+
+class Window(_Result):
+    """The measured period: [start, end), cut at as_of when that is earlier (provisional)."""
+
+    start: datetime
+    end: datetime
+    full_end: datetime
+    as_of: datetime
+    days: float
+    provisional: bool
+
+
+class Counts(_Result):
+    active: int
+    exposed: int
+    adopters: int
+    tried: int
+    repeated: int
+    converted: int
+
+
+class Metrics(_Result):
+    exposure_rate: Rate
+    adoption_rate: Rate
+    notice_to_try_rate: Rate
+    repeat_usage_rate: Rate
+    conversion_rate: Rate
+    baseline_conversion_rate: Rate
+    median_days_to_adopt: Median
+    week_n_retention: list[RetentionWeek]
+    stickiness: Stickiness
+
+
+class KpiResult(_Result):
+    """One KPI judged as first set; the amended target is shown beside it, never used."""
+
+    id: str
+    metric: str
+    comparator: Literal[">=", "<="]
+    target: float
+    amended_target: float | None
+    amended: bool
+    set_after_launch: bool
+    min_sample: int
+    by_day: int | None
+    window: Window
+    value: float | None
+    interval: Interval | None
+    n: int
+    verdict: KpiVerdict
+    provisional: bool
+
+
+class FunnelStep(_Result):
+    step: FunnelStepName
+    users: int
+    parent: FunnelStepName | None = Field(description="the step this one's rate is taken from")
+    rate_from_parent: float | None
+    rate_from_active: float | None
+
+
+class Funnel(_Result):
+    steps: list[FunnelStep]
+    largest_drop: FunnelStepName | None = Field(description="the step that loses the most users")
+    summary: str
+
+
+class Channel(_Result):
+    """Users of E exposed through this channel, and of those, users whose first use in the
+    window is at or after their earliest exposure through it."""
+
+    channel: str
+    exposed: int
+    reach: float | None = Field(description="exposed through this channel / active")
+    tried_after: Rate
+
+
+class SegmentRow(_Result):
+    value: str
+    active: int
+    exposure_rate: Rate
+    adoption_rate: Rate
+    notice_to_try_rate: Rate
+    repeat_usage_rate: Rate
+    conversion_rate: Rate
+
+
+class Segments(_Result):
+    """Each rate broken down by one trait, as of the window start; no value is `(none)`."""
+
+    trait: str
+    rows: list[SegmentRow]
+
+
+class ConversionComparison(_Result):
+    """Adopters' conversion against active non-adopters': an association, not an effect."""
+
+    adopters: Rate
+    non_adopters: Rate
+    difference: float | None
+    interval: Interval | None
+    note: str
+
+
+class TimelineDay(_Result):
+    day: date
+    active: int
+    newly_exposed: int
+    new_adopters: int
+    cumulative_adoption_rate: float | None
+
+
+class Marker(_Result):
+    label: str
+    at: datetime
+
+
+class Timeline(_Result):
+    days: list[TimelineDay]
+    target: float | None = Field(description="the adoption_rate KPI's target, if there is one")
+    markers: list[Marker]
+
+
+class LaunchReport(_Result):
+    launch_key: str
+    name: str
+    owner: str
+    window: Window
+    provisional: bool
+    counts: Counts
+    metrics: Metrics
+    kpis: list[KpiResult]
+    verdict: LaunchVerdict
+    funnel: Funnel
+    channels: list[Channel]
+    segments: Segments | None
+    adopters_vs_non_adopters: ConversionComparison
+    timeline: Timeline
