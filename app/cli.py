@@ -106,6 +106,81 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _spec_files(targets: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for target in targets:
+        path = Path(target)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml", ".json"}))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise LandedError(f"no such file or folder: {target}")
+    return files
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    import getpass
+
+    import yaml
+
+    from app import launches
+    from app.ingest import now_utc
+
+    storage = _open(_settings(args))
+    try:
+        if args.launch_command == "apply":
+            failures = 0
+            for path in _spec_files(args.targets):
+                try:
+                    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+                    spec = launches.parse_spec(data)
+                    _, result = launches.put_launch(storage, spec, by=args.by or getpass.getuser(), now=now_utc())
+                    print(f"{path}: {spec.key} {result}")
+                except yaml.YAMLError as error:
+                    failures += 1
+                    print(f"{path}: not valid YAML: {error}", file=sys.stderr)
+                except LandedError as error:
+                    failures += 1
+                    print(f"{path}: {error.message}" + (f" ({error.detail})" if error.detail else ""), file=sys.stderr)
+            return 1 if failures else 0
+        if args.launch_command == "list":
+            now = now_utc()
+            print(f"{'key':<24}{'launched (UTC)':<22}{'days':<6}{'live':<6}{'kpis':<6}owner")
+            for state in launches.list_launches(storage):
+                spec = state.spec
+                days = (now - state.launched_at).days
+                print(f"{spec.key:<24}{state.launched_at.isoformat(timespec='minutes'):<22}"
+                      f"{days:<6}{'yes' if state.is_locked(now) else 'no':<6}{len(spec.kpis):<6}{spec.owner}")
+            return 0
+        if args.launch_command == "show":
+            state = launches.load_launch(storage, args.key)
+            print(yaml.safe_dump(state.spec.model_dump(mode="json"), sort_keys=False, allow_unicode=True), end="")
+            print("# history")
+            for item in launches.history(state):
+                reason = f" ({item.reason})" if item.reason else ""
+                print(f"# {item.at.isoformat(timespec='seconds')}Z {item.by}: {item.summary}{reason}")
+            return 0
+        if args.launch_command == "amend":
+            change: dict[str, object] = {"id": args.kpi}
+            for field in ("target", "min_sample", "by_day", "metric", "comparator"):
+                value = getattr(args, field)
+                if value is not None:
+                    change[field] = value
+            try:
+                request = launches.AmendmentRequest.model_validate(
+                    {"reason": args.reason, "kpis": [change], "author": args.by}
+                )
+            except ValidationError as error:
+                raise LandedError("the amendment is not valid", launches.describe(error)) from None
+            launches.amend_launch(storage, args.key, request, by=args.by or getpass.getuser(), now=now_utc())
+            print(f"amended {args.key}: KPI {args.kpi}")
+            return 0
+    finally:
+        storage.close()
+    return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landed", description="Launch analytics: did it land?")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -135,6 +210,26 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = with_db(keys_sub.add_parser("revoke", help="revoke a key by id or name"))
     revoke.add_argument("key", metavar="KEY_ID_OR_NAME")
     keys.set_defaults(func=cmd_keys)
+
+    launch = sub.add_parser("launch", help="define launches from spec files, list, show and amend them")
+    launch_sub = launch.add_subparsers(dest="launch_command", required=True, metavar="ACTION")
+    apply = with_db(launch_sub.add_parser("apply", help="create or update launches from YAML/JSON files or folders"))
+    apply.add_argument("targets", nargs="+", metavar="FILE_OR_DIR")
+    apply.add_argument("--by", help="who records the change (default: your user name)")
+    with_db(launch_sub.add_parser("list", help="list launches"))
+    show = with_db(launch_sub.add_parser("show", help="print a launch's current spec and its history"))
+    show.add_argument("key")
+    amend = with_db(launch_sub.add_parser("amend", help="change a KPI after launch, with a reason"))
+    amend.add_argument("key")
+    amend.add_argument("--kpi", required=True, help="the KPI id (a new id adds a KPI, flagged set after launch)")
+    amend.add_argument("--reason", required=True, help="why the KPI changes after launch")
+    amend.add_argument("--target", type=float)
+    amend.add_argument("--min-sample", dest="min_sample", type=int)
+    amend.add_argument("--by-day", dest="by_day", type=int)
+    amend.add_argument("--metric", help="for a new KPI")
+    amend.add_argument("--comparator", choices=[">=", "<="], help="for a new KPI")
+    amend.add_argument("--by", help="who asks (default: your user name)")
+    launch.set_defaults(func=cmd_launch)
     return parser
 
 

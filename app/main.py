@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.http import install_error_handlers
-from app.routes import ingest
+from app.routes import ingest, launches
 from app.settings import Settings
 from app.storage import Storage
 
@@ -39,4 +39,5 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         app.state.storage = storage
     install_error_handlers(app, retry_after_seconds=settings.retry_after_seconds)
     app.include_router(ingest.router)
+    app.include_router(launches.router)
     return app

@@ -371,3 +371,106 @@ class Storage:
                 f"this needs a key with scope {' or '.join(scopes)}",
             )
         return match
+
+    # -- launches ----------------------------------------------------------------------------
+
+    def launch_keys(self) -> list[str]:
+        return [r[0] for r in self.cursor().execute(query("select_launch_keys")).fetchall()]
+
+    def launch_versions(self, launch_key: str) -> list[tuple[int, str, datetime, str]]:
+        """(version, spec JSON, recorded_at, recorded_by) of every version, oldest first."""
+        rows = self.cursor().execute(query("select_launch_versions"), {"launch_key": launch_key})
+        return [(int(v), s, at, by) for v, s, at, by in rows.fetchall()]
+
+    def kpi_amendments(self, launch_key: str) -> list[tuple[int, str, str, str | None, str | None, datetime, str, str]]:
+        rows = self.cursor().execute(query("select_kpi_amendments"), {"launch_key": launch_key})
+        return [tuple(r) for r in rows.fetchall()]  # type: ignore[misc]
+
+    def write_launch(
+        self,
+        launch_key: str,
+        *,
+        expected_version: int,
+        spec_json: str | None,
+        recorded_at: datetime,
+        recorded_by: str,
+        amendments: Sequence[dict[str, Any]] = (),
+        delete: bool = False,
+    ) -> None:
+        """One atomic change to a launch: a new version, amendments, or deletion. Fails with
+        a Conflict-worthy StaleLaunch if another change landed since `expected_version` was read."""
+
+        def run(conn: duckdb.DuckDBPyConnection) -> None:
+            rows = conn.execute(query("select_launch_versions"), {"launch_key": launch_key}).fetchall()
+            current = int(rows[-1][0]) if rows else 0
+            if current != expected_version:
+                raise StaleLaunch(launch_key)
+            if delete:
+                conn.execute(query("delete_launch_versions"), {"launch_key": launch_key})
+                return
+            if spec_json is not None:
+                conn.execute(
+                    query("insert_launch_version"),
+                    {
+                        "launch_key": launch_key,
+                        "version": current + 1,
+                        "spec": spec_json,
+                        "recorded_at": recorded_at,
+                        "recorded_by": recorded_by,
+                    },
+                )
+            for row in amendments:
+                conn.execute(query("insert_kpi_amendment"), {"launch_key": launch_key, **row})
+
+        self.writer.submit(run).result()
+
+    # -- report inputs -----------------------------------------------------------------------
+
+    def launch_activity(self, start: datetime, end: datetime) -> pa.Table:
+        """Per canonical user and UTC day in [start, end): is_identified and first event time."""
+        return self._arrow("select_launch_activity", {"start": start, "end": end})
+
+    def launch_signals(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        event_names: list[str],
+        any_types: list[str],
+        property_names: list[str],
+        channel_property: str,
+    ) -> pa.Table:
+        """Candidate signal events in [start, end) with the property values matchers test."""
+        return self._arrow(
+            "select_launch_signals",
+            {
+                "start": start,
+                "end": end,
+                "event_names": event_names,
+                "any_types": any_types,
+                "pointers": [json_pointer(p) for p in property_names],
+                "channel_pointer": json_pointer(channel_property),
+            },
+        )
+
+    def launch_traits(self, end: datetime, trait_names: list[str]) -> pa.Table:
+        """Every value of the named traits seen before `end`, per canonical user."""
+        return self._arrow(
+            "select_launch_traits",
+            {"end": end, "trait_names": trait_names, "trait_pointers": [json_pointer(t) for t in trait_names]},
+        )
+
+    def _arrow(self, name: str, params: dict[str, Any]) -> pa.Table:
+        relation = self.cursor().sql(query(name), params=params)
+        assert relation is not None
+        return relation.to_arrow_table()
+
+
+class StaleLaunch(Exception):
+    """Another change to the launch committed between reading and writing it."""
+
+
+def json_pointer(name: str) -> str:
+    """A top-level property name as an RFC 6901 JSON pointer, so names with '/', '~', dots or
+    quotes address exactly that property (they are bound as parameters, never spliced)."""
+    return "/" + name.replace("~", "~0").replace("/", "~1")

@@ -1,0 +1,333 @@
+"""Launches as objects of the service: create and replace before launch, lock at launch,
+amend KPIs afterwards with a reason, and keep every version and amendment on record.
+
+The KPI a report judges is the one *first set*: the last version recorded at or before
+`launched_at`, or, for a launch defined after it, the first version (flagged *set after
+launch*). Amendments change the current target shown beside it, never the judged one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from app.errors import Conflict, InvalidInput, NotFound
+from app.storage import StaleLaunch, Storage
+from pipelines.launch import LOCKED_FIELDS, Kpi, KpiRecord, LaunchSpec
+
+AMENDABLE_FIELDS = ("target", "min_sample", "by_day")
+
+
+@dataclass(frozen=True)
+class Version:
+    version: int
+    spec: LaunchSpec
+    recorded_at: datetime
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class Amendment:
+    amendment_id: int
+    kpi_id: str
+    field: str
+    old_value: Any
+    new_value: Any
+    amended_at: datetime
+    amended_by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LaunchState:
+    """A launch as stored: its versions, amendments, and what follows from them."""
+
+    versions: list[Version]
+    amendments: list[Amendment]
+
+    @property
+    def latest(self) -> Version:
+        return self.versions[-1]
+
+    @property
+    def launched_at(self) -> datetime:
+        return naive_utc(self.latest.spec.launched_at)
+
+    def is_locked(self, now: datetime) -> bool:
+        return now >= self.launched_at
+
+    @property
+    def kpi_records(self) -> list[KpiRecord]:
+        before = [v for v in self.versions if v.recorded_at <= self.launched_at]
+        base = before[-1] if before else self.versions[0]
+        records: dict[str, KpiRecord] = {
+            k.id: KpiRecord(first_set=k, current=k, set_after_launch=not before) for k in base.spec.kpis
+        }
+        for amendment in self.amendments:
+            if amendment.field == "kpi":
+                added = Kpi.model_validate(amendment.new_value)
+                records[added.id] = KpiRecord(first_set=added, current=added, set_after_launch=True)
+                continue
+            record = records[amendment.kpi_id]
+            current = record.current.model_copy(update={amendment.field: amendment.new_value})
+            records[amendment.kpi_id] = record.model_copy(
+                update={"current": current, "amended": current != record.first_set}
+            )
+        return list(records.values())
+
+    @property
+    def spec(self) -> LaunchSpec:
+        """The current spec: the latest version with amended KPIs."""
+        return self.latest.spec.model_copy(update={"kpis": [r.current for r in self.kpi_records]})
+
+
+class KpiChange(BaseModel):
+    """One KPI change in an amendment: an existing KPI's target/min_sample/by_day, or a new KPI."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    target: float | None = None
+    min_sample: int | None = Field(default=None, ge=1)
+    by_day: int | None = Field(default=None, ge=1)
+    metric: str | None = None
+    comparator: Literal[">=", "<="] | None = None
+
+
+class AmendmentRequest(BaseModel):
+    """KPI changes after launch. A reason is required: it is kept with the change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+    author: str | None = Field(default=None, max_length=200, description="who asks (default: the key's name)")
+    kpis: list[KpiChange] = Field(min_length=1)
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a reason is required: say why the target changes after launch")
+        return value.strip()
+
+
+def naive_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def parse_spec(data: Any) -> LaunchSpec:
+    """A launch spec from parsed YAML/JSON, with every problem named by field."""
+    try:
+        return LaunchSpec.model_validate(data)
+    except ValidationError as error:
+        raise InvalidInput("the launch spec is not valid", describe(error)) from None
+
+
+def describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "spec"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def load_launch(storage: Storage, key: str) -> LaunchState:
+    versions = [
+        Version(v, LaunchSpec.model_validate_json(spec), at, by) for v, spec, at, by in storage.launch_versions(key)
+    ]
+    if not versions:
+        raise NotFound(f"no launch with key {key!r}", "see GET /api/launches for the list")
+    amendments = [
+        Amendment(aid, kpi, field, _json(old), _json(new), at, by, reason)
+        for aid, kpi, field, old, new, at, by, reason in storage.kpi_amendments(key)
+    ]
+    return LaunchState(versions, amendments)
+
+
+def _json(text: str | None) -> Any:
+    return None if text is None else orjson.loads(text)
+
+
+def list_launches(storage: Storage) -> list[LaunchState]:
+    return [load_launch(storage, key) for key in storage.launch_keys()]
+
+
+def put_launch(storage: Storage, spec: LaunchSpec, *, by: str, now: datetime, key: str | None = None) -> tuple[LaunchState, str]:
+    """Creates or replaces a launch; returns the state and what happened: created, updated or
+    unchanged. After launch only descriptive fields (name, owner, description, channel
+    property, announcements) may change."""
+    if key is not None and key != spec.key:
+        raise InvalidInput(f"the spec's key {spec.key!r} differs from the URL's {key!r}", "field: key")
+    try:
+        state: LaunchState | None = load_launch(storage, spec.key)
+    except NotFound:
+        state = None
+    if state is None:
+        _write(storage, spec.key, 0, spec=spec, by=by, now=now)
+        return load_launch(storage, spec.key), "created"
+    latest = state.latest.spec
+    if spec == latest:
+        return state, "unchanged"
+    if state.is_locked(now) and spec.locked_part() != latest.locked_part():
+        if spec.locked_part() == state.spec.locked_part():
+            # The file already carries the amended KPIs: only descriptive fields may differ.
+            spec = spec.model_copy(update={f: getattr(latest, f) for f in LOCKED_FIELDS})
+            if spec == latest:
+                return state, "unchanged"
+        else:
+            changed = [f for f in LOCKED_FIELDS if getattr(spec, f) != getattr(latest, f)]
+            raise Conflict(
+                f"launch {spec.key!r} went live at {latest.launched_at.isoformat()}; "
+                f"{', '.join(changed)} can no longer change",
+                f"to change a KPI target, POST /api/launches/{spec.key}/amendments with a reason "
+                f"(or `landed launch amend {spec.key}`)",
+                code="launch_locked",
+            )
+    _write(storage, spec.key, state.latest.version, spec=spec, by=by, now=now)
+    return load_launch(storage, spec.key), "updated"
+
+
+def delete_launch(storage: Storage, key: str, *, now: datetime) -> None:
+    state = load_launch(storage, key)
+    if state.is_locked(now):
+        raise Conflict(
+            f"launch {key!r} went live at {state.launched_at.isoformat()}Z and can no longer be deleted",
+            "its targets are on record; amend KPIs instead",
+            code="launch_locked",
+        )
+    _write(storage, key, state.latest.version, by="", now=now, delete=True)
+
+
+def amend_launch(storage: Storage, key: str, request: AmendmentRequest, *, by: str, now: datetime) -> LaunchState:
+    """Records KPI changes after launch; every changed field is kept with old and new value."""
+    state = load_launch(storage, key)
+    if not state.is_locked(now):
+        raise Conflict(
+            f"launch {key!r} is not live yet (launches at {state.launched_at.isoformat()}Z)",
+            f"before launch, change KPIs freely with PUT /api/launches/{key}",
+            code="launch_not_live",
+        )
+    records = {r.id: r for r in state.kpi_records}
+    next_id = max((a.amendment_id for a in state.amendments), default=0) + 1
+    rows: list[dict[str, Any]] = []
+    kpis = {r.id: r.current for r in records.values()}
+    for change in request.kpis:
+        if change.id in kpis:
+            if change.metric is not None or change.comparator is not None:
+                raise InvalidInput(
+                    f"KPI {change.id!r}: metric and comparator cannot be amended",
+                    "define a new KPI with its own id instead",
+                )
+            old = kpis[change.id]
+            updates = {f: getattr(change, f) for f in AMENDABLE_FIELDS if getattr(change, f) is not None}
+            new = _valid_kpi({**old.model_dump(), **updates}, change.id)
+            for field in AMENDABLE_FIELDS:
+                if getattr(new, field) != getattr(old, field):
+                    rows.append(_row(next_id, change.id, field, getattr(old, field), getattr(new, field)))
+            kpis[change.id] = new
+        else:
+            if change.metric is None or change.comparator is None or change.target is None:
+                raise InvalidInput(
+                    f"no KPI {change.id!r} to amend",
+                    f"existing KPIs: {', '.join(kpis) or 'none'}; a new KPI needs metric, comparator and target",
+                )
+            new = _valid_kpi(change.model_dump(exclude_none=True), change.id)
+            rows.append(_row(next_id, change.id, "kpi", None, new.model_dump(mode="json")))
+            kpis[change.id] = new
+    if not rows:
+        raise InvalidInput("nothing to amend", "every value given equals the current one")
+    try:
+        state.latest.spec.model_validate({**state.latest.spec.model_dump(), "kpis": list(kpis.values())})
+    except ValidationError as error:
+        raise InvalidInput("the amended launch is not valid", describe(error)) from None
+    stamped = [{**r, "amended_at": now, "amended_by": request.author or by, "reason": request.reason} for r in rows]
+    _write(storage, key, state.latest.version, by=by, now=now, amendments=stamped)
+    return load_launch(storage, key)
+
+
+def _valid_kpi(data: dict[str, Any], kpi_id: str) -> Kpi:
+    try:
+        return Kpi.model_validate(data)
+    except ValidationError as error:
+        raise InvalidInput(f"KPI {kpi_id!r} is not valid", describe(error)) from None
+
+
+def _row(amendment_id: int, kpi_id: str, field: str, old: Any, new: Any) -> dict[str, Any]:
+    return {
+        "amendment_id": amendment_id,
+        "kpi_id": kpi_id,
+        "field": field,
+        "old_value": None if old is None else orjson.dumps(old).decode(),
+        "new_value": None if new is None else orjson.dumps(new).decode(),
+    }
+
+
+def _write(
+    storage: Storage,
+    key: str,
+    expected_version: int,
+    *,
+    by: str,
+    now: datetime,
+    spec: LaunchSpec | None = None,
+    amendments: list[dict[str, Any]] | None = None,
+    delete: bool = False,
+) -> None:
+    try:
+        storage.write_launch(
+            key,
+            expected_version=expected_version,
+            spec_json=None if spec is None else spec.model_dump_json(),
+            recorded_at=now,
+            recorded_by=by,
+            amendments=amendments or [],
+            delete=delete,
+        )
+    except StaleLaunch:
+        raise Conflict(f"launch {key!r} changed meanwhile", "read it again and retry", code="launch_changed") from None
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    kind: Literal["version", "amendment"]
+    at: datetime
+    by: str
+    summary: str
+    reason: str
+    version: int | None = None
+    kpi_id: str | None = None
+    field: str | None = None
+    old_value: Any = None
+    new_value: Any = None
+
+
+def history(state: LaunchState) -> list[HistoryItem]:
+    """Every version and amendment, oldest first: what, when, who and why."""
+    items: list[HistoryItem] = []
+    previous: LaunchSpec | None = None
+    for v in state.versions:
+        if previous is None:
+            summary = "created" + (" after launch" if v.recorded_at > state.launched_at else "")
+        else:
+            changed = [f for f in LaunchSpec.model_fields if getattr(v.spec, f) != getattr(previous, f)]
+            summary = "changed " + (", ".join(changed) or "nothing")
+        items.append(HistoryItem("version", v.recorded_at, v.recorded_by, summary, "", version=v.version))
+        previous = v.spec
+    for a in state.amendments:
+        summary = (
+            f"added KPI {a.kpi_id}" if a.field == "kpi" else f"KPI {a.kpi_id}: {a.field} {a.old_value} -> {a.new_value}"
+        )
+        items.append(
+            HistoryItem(
+                "amendment", a.amended_at, a.amended_by, summary, a.reason,
+                kpi_id=a.kpi_id, field=a.field, old_value=a.old_value, new_value=a.new_value,
+            )
+        )
+    return sorted(items, key=lambda i: i.at)

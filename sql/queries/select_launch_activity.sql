@@ -1,0 +1,27 @@
+-- Each canonical user's activity per UTC day in [$start, $end): the narrow input of the
+-- launch report (who was active when), never the raw events.
+-- Parameters: $start, $end (naive UTC timestamps).
+-- Returns user_id (canonical), is_identified, day, first_at (the user's first event that day).
+with period as (
+    select user_id, anonymous_id, occurred_at
+    from events
+    where occurred_at >= $start and occurred_at < $end
+),
+
+resolved as (
+    select
+        coalesce(period.user_id, links.user_id) as known_user,
+        period.anonymous_id,
+        period.occurred_at
+    from period
+    left join identity_links as links
+        on period.user_id is null and links.anonymous_id = period.anonymous_id
+)
+
+select
+    coalesce(known_user, 'anon:' || anonymous_id) as user_id,
+    known_user is not null as is_identified,
+    cast(occurred_at as date) as day,
+    min(occurred_at) as first_at
+from resolved
+group by all

@@ -1,0 +1,34 @@
+-- The events that may be a launch's signals in [$start, $end), identity resolved, with the
+-- property values its matchers test (the pipeline applies the matchers exactly).
+-- Parameters: $start, $end; $event_names (names any matcher names); $any_types (types of
+-- matchers without a name); $pointers (JSON pointers of the matchers' properties, in order);
+-- $channel_pointer (the launch's channel property).
+-- Returns user_id, is_identified, type, event, occurred_at, props (text values at $pointers), channel.
+with candidates as (
+    select type, event, user_id, anonymous_id, occurred_at, properties, context
+    from events
+    where occurred_at >= $start and occurred_at < $end
+        and (list_contains($event_names, event) or list_contains($any_types, type))
+),
+
+resolved as (
+    select
+        candidates.*,
+        coalesce(candidates.user_id, links.user_id) as known_user
+    from candidates
+    left join identity_links as links
+        on candidates.user_id is null and links.anonymous_id = candidates.anonymous_id
+)
+
+select
+    coalesce(known_user, 'anon:' || anonymous_id) as user_id,
+    known_user is not null as is_identified,
+    type,
+    event,
+    occurred_at,
+    json_extract_string(properties, $pointers) as props,
+    coalesce(
+        json_extract_string(properties, $channel_pointer),
+        json_extract_string(context, '/campaign/source')
+    ) as channel
+from resolved
