@@ -181,6 +181,59 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return 2
 
 
+DEMO_DB = "landed-demo.duckdb"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import time
+    from datetime import UTC, datetime
+
+    import uvicorn
+
+    from app.demo import load_sample
+    from app.main import create_app
+
+    settings = Settings(db_path=args.db or DEMO_DB, **({"port": args.port} if args.port else {}))
+    db_file = Path(settings.db_path)
+    for stale in (db_file, db_file.with_name(db_file.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    started = time.monotonic()
+    print(f"Loading the sample data into a fresh {db_file} ...", flush=True)
+    storage = _open(settings)
+    demo = load_sample(storage, today=datetime.now(UTC), max_event_bytes=settings.max_event_bytes)
+    loaded = demo.imported
+    print(
+        f"Imported {loaded.events:,} events ({loaded.inserted:,} stored, {loaded.duplicates:,} duplicate "
+        f"deliveries dropped) and {len(demo.launch_keys)} launches in {time.monotonic() - started:.1f} s."
+    )
+    url = f"http://{settings.host}:{settings.port}"
+    print(
+        f"""
+Landed demo is running.
+
+  Dashboards:  {url}/            sign in with the read key below
+  Scorecards:  {url}/launches/smart-export   (missed)
+               {url}/launches/team-workspaces (landed)
+               {url}/launches/ai-summaries    (still in its window: provisional)
+  API docs:    {url}/docs
+
+  Read key  (dashboards, reports): {demo.read_key}
+  Write key (send events):         {demo.write_key}
+  Admin key (launches, keys):      {demo.admin_key}
+
+  Try:  curl -u {demo.read_key}: {url}/api/launches/smart-export/report
+
+Press Ctrl+C to stop. The demo database is {db_file}; it is rebuilt on every `make demo`.
+""",
+        flush=True,
+    )
+    try:
+        uvicorn.run(create_app(settings, storage), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        storage.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="landed", description="Launch analytics: did it land?")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -230,6 +283,11 @@ def build_parser() -> argparse.ArgumentParser:
     amend.add_argument("--comparator", choices=[">=", "<="], help="for a new KPI")
     amend.add_argument("--by", help="who asks (default: your user name)")
     launch.set_defaults(func=cmd_launch)
+
+    demo = sub.add_parser("demo", help="load the sample data into a fresh database and serve it")
+    demo.add_argument("--db", help=f"demo database file, rebuilt each time (default {DEMO_DB})")
+    demo.add_argument("--port", type=int, help="port (default 8000)")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

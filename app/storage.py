@@ -123,6 +123,7 @@ class Writer:
         self._conn = conn
         self._max_events = max_events
         self._queue: queue.Queue[Any] = queue.Queue()
+        self.data_version = 0
         self._thread = threading.Thread(target=self._loop, name="landed-writer", daemon=True)
         self._thread.start()
 
@@ -183,6 +184,9 @@ class Writer:
             for job in group:
                 job.future.set_exception(failure)
             return
+        if any(r.inserted for r in results):
+            # Readers compare this counter to know when cached reports are stale.
+            self.data_version += 1
         for job, result in zip(group, results, strict=True):
             job.future.set_result(result)
 
@@ -290,25 +294,23 @@ class Storage:
         return self._conn.cursor()
 
     def _apply_schema(self) -> None:
-        self._conn.execute(
-            "create table if not exists schema_migrations (name varchar primary key, applied_at timestamp not null)"
-        )
-        applied = {r[0] for r in self._conn.execute("select name from schema_migrations").fetchall()}
-        for name, statement in schema_statements():
-            if name in applied:
-                continue
-            self._conn.begin()
+        # Every schema file is an idempotent `create ... if not exists`, so opening an existing
+        # database applies only what it lacks.
+        self._conn.begin()
+        for _, statement in schema_statements():
             self._conn.execute(statement)
-            self._conn.execute(
-                "insert into schema_migrations values ($name, $at)", {"name": name, "at": now_utc()}
-            )
-            self._conn.commit()
+        self._conn.commit()
 
     # -- ingestion ---------------------------------------------------------------------------
 
     def write_events(self, source: str, batch: ParsedBatch, received_at: datetime) -> Future[WriteResult]:
         """Queues one request's events for the next group commit."""
         return self.writer.submit_batch(source, batch, received_at)
+
+    @property
+    def data_version(self) -> int:
+        """Changes whenever new events are stored (for invalidating cached reports)."""
+        return self.writer.data_version
 
     def count_events(self) -> int:
         row = self.cursor().execute(query("count_events")).fetchone()
