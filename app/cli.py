@@ -140,6 +140,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
                 except yaml.YAMLError as error:
                     failures += 1
                     print(f"{path}: not valid YAML: {error}", file=sys.stderr)
+                except (UnicodeDecodeError, OSError) as error:
+                    failures += 1
+                    print(f"{path}: cannot read the file as UTF-8 text: {error}", file=sys.stderr)
                 except LandedError as error:
                     failures += 1
                     print(f"{path}: {error.message}" + (f" ({error.detail})" if error.detail else ""), file=sys.stderr)

@@ -62,10 +62,19 @@ class LaunchState:
 
     @property
     def kpi_records(self) -> list[KpiRecord]:
-        before = [v for v in self.versions if v.recorded_at <= self.launched_at]
-        base = before[-1] if before else self.versions[0]
-        records: dict[str, KpiRecord] = {
-            k.id: KpiRecord(first_set=k, current=k, set_after_launch=not before) for k in base.spec.kpis
+        """Each KPI of the latest version (and any added by amendment) as first set and now.
+
+        First set is the KPI in the last version recorded at or before launched_at; a KPI no
+        such version has is first set by the first later version that has it, and flagged."""
+        first: dict[str, KpiRecord] = {}
+        for version in self.versions:
+            before = version.recorded_at <= self.launched_at
+            for kpi in version.spec.kpis:
+                if before or kpi.id not in first:
+                    first[kpi.id] = KpiRecord(first_set=kpi, current=kpi, set_after_launch=not before)
+        records = {
+            k.id: first[k.id].model_copy(update={"current": k, "amended": k != first[k.id].first_set})
+            for k in self.latest.spec.kpis
         }
         for amendment in self.amendments:
             if amendment.field == "kpi":
@@ -113,6 +122,10 @@ class AmendmentRequest(BaseModel):
         if not value.strip():
             raise ValueError("a reason is required: say why the target changes after launch")
         return value.strip()
+
+
+def _iso(value: datetime) -> str:
+    return naive_utc(value).isoformat(timespec="seconds") + "Z"
 
 
 def naive_utc(value: datetime) -> datetime:
@@ -184,7 +197,7 @@ def put_launch(storage: Storage, spec: LaunchSpec, *, by: str, now: datetime, ke
         else:
             changed = [f for f in LOCKED_FIELDS if getattr(spec, f) != getattr(latest, f)]
             raise Conflict(
-                f"launch {spec.key!r} went live at {latest.launched_at.isoformat()}; "
+                f"launch {spec.key!r} went live at {_iso(latest.launched_at)}; "
                 f"{', '.join(changed)} can no longer change",
                 f"to change a KPI target, POST /api/launches/{spec.key}/amendments with a reason "
                 f"(or `landed launch amend {spec.key}`)",
@@ -198,7 +211,7 @@ def delete_launch(storage: Storage, key: str, *, now: datetime) -> None:
     state = load_launch(storage, key)
     if state.is_locked(now):
         raise Conflict(
-            f"launch {key!r} went live at {state.launched_at.isoformat()}Z and can no longer be deleted",
+            f"launch {key!r} went live at {_iso(state.launched_at)} and can no longer be deleted",
             "its targets are on record; amend KPIs instead",
             code="launch_locked",
         )
@@ -210,7 +223,7 @@ def amend_launch(storage: Storage, key: str, request: AmendmentRequest, *, by: s
     state = load_launch(storage, key)
     if not state.is_locked(now):
         raise Conflict(
-            f"launch {key!r} is not live yet (launches at {state.launched_at.isoformat()}Z)",
+            f"launch {key!r} is not live yet (launches at {_iso(state.launched_at)})",
             f"before launch, change KPIs freely with PUT /api/launches/{key}",
             code="launch_not_live",
         )
@@ -218,6 +231,12 @@ def amend_launch(storage: Storage, key: str, request: AmendmentRequest, *, by: s
     next_id = max((a.amendment_id for a in state.amendments), default=0) + 1
     rows: list[dict[str, Any]] = []
     kpis = {r.id: r.current for r in records.values()}
+    repeated = sorted({c.id for c in request.kpis if [d.id for d in request.kpis].count(c.id) > 1})
+    if repeated:
+        raise InvalidInput(
+            f"KPI {', '.join(repeated)} appears more than once in the amendment",
+            "give each KPI's changes in one entry",
+        )
     for change in request.kpis:
         if change.id in kpis:
             if change.metric is not None or change.comparator is not None:

@@ -174,8 +174,10 @@ class LaunchSpec(_Model):
         return self.launched_at + timedelta(days=self.window_days)
 
     def locked_part(self) -> dict[str, Any]:
-        """What may not change after launch, for comparing two versions."""
-        return self.model_dump(mode="json", include=set(LOCKED_FIELDS))
+        """What may not change after launch, for comparing two versions (KPI order aside)."""
+        locked = self.model_dump(mode="json", include=set(LOCKED_FIELDS))
+        locked["kpis"] = sorted(locked["kpis"], key=lambda k: k["id"])
+        return locked
 
 
 class KpiRecord(_Model):
