@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.http import install_error_handlers
-from app.routes import ingest, launches
+from app.reports import ReportService
+from app.routes import ingest, launches, reports
 from app.settings import Settings
 from app.storage import Storage
 
@@ -22,6 +23,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         app.state.storage = storage or Storage(
             settings.db_path, max_events_per_commit=settings.commit_max_events
         )
+        app.state.reports = ReportService(app.state.storage)
         try:
             yield
         finally:
@@ -40,4 +42,5 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     install_error_handlers(app, retry_after_seconds=settings.retry_after_seconds)
     app.include_router(ingest.router)
     app.include_router(launches.router)
+    app.include_router(reports.router)
     return app

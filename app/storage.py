@@ -428,9 +428,12 @@ class Storage:
 
     # -- report inputs -----------------------------------------------------------------------
 
-    def launch_activity(self, start: datetime, end: datetime) -> pa.Table:
-        """Per canonical user and UTC day in [start, end): is_identified and first event time."""
-        return self._arrow("select_launch_activity", {"start": start, "end": end})
+    def launch_activity(self, start: datetime, end: datetime, launched_at: datetime) -> pa.Table:
+        """Per canonical user and UTC day in [start, end), split at the launch's time of day:
+        is_identified and first event time."""
+        return self._arrow(
+            "select_launch_activity", {"start": start, "end": end, "launch_time": launched_at.time()}
+        )
 
     def launch_signals(
         self,

@@ -1,0 +1,106 @@
+"""Builds launch reports: asks storage for the narrow frames a launch needs, hands them to the
+Polars pipeline, and caches results per launch, as_of and segment until new events arrive."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import datetime, timedelta
+
+import polars as pl
+
+from app import launches
+from app.errors import InvalidInput
+from app.launches import LaunchState, naive_utc
+from app.storage import Storage
+from pipelines.launch import LaunchSpec
+from pipelines.report import ReportInputs, compute_report, signal_property_names, trait_names
+from pipelines.report_models import LaunchReport
+
+CACHE_SIZE = 128
+
+
+def default_as_of(now: datetime) -> datetime:
+    """Reports default to now, to the minute, so pages opened within a minute share a cache."""
+    return naive_utc(now).replace(second=0, microsecond=0)
+
+
+def report_period(spec: LaunchSpec, as_of: datetime) -> tuple[datetime, datetime]:
+    """[start, end) of the events a report reads: the window cut at as_of, plus the pre-launch
+    baseline period of the same length."""
+    launched = naive_utc(spec.launched_at)
+    end = min(launched + timedelta(days=spec.window_days), max(as_of, launched))
+    return launched - (end - launched), end
+
+
+def report_inputs(storage: Storage, spec: LaunchSpec, as_of: datetime, segment: str | None) -> ReportInputs:
+    """The three narrow frames of one report, selected by DuckDB with parameters bound."""
+    start, end = report_period(spec, as_of)
+    launched = naive_utc(spec.launched_at)
+    matchers = [*spec.signals.exposed, *spec.signals.used, *spec.signals.converted]
+    properties = signal_property_names(spec)
+    traits = trait_names(spec, segment)
+    activity = storage.launch_activity(start, end, launched)
+    signals = storage.launch_signals(
+        start,
+        end,
+        event_names=sorted({m.event for m in matchers if m.event is not None}),
+        any_types=sorted({m.type for m in matchers if m.event is None}),
+        property_names=properties,
+        channel_property=spec.channel_property,
+    )
+    trait_rows = storage.launch_traits(end, traits) if traits else None
+    return ReportInputs(
+        activity=pl.from_arrow(activity),  # type: ignore[arg-type]
+        signals=pl.from_arrow(signals),  # type: ignore[arg-type]
+        traits=pl.from_arrow(trait_rows) if trait_rows is not None else _empty_traits(),  # type: ignore[arg-type]
+        property_names=properties,
+    )
+
+
+def _empty_traits() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={"user_id": pl.String, "occurred_at": pl.Datetime("us"), "trait": pl.String, "value": pl.String}
+    )
+
+
+class ReportService:
+    """Computes reports and keeps the recent ones; new events or launch changes make them stale."""
+
+    def __init__(self, storage: Storage, *, cache_size: int = CACHE_SIZE) -> None:
+        self._storage = storage
+        self._cache: OrderedDict[tuple[object, ...], LaunchReport] = OrderedDict()
+        self._lock = threading.Lock()
+        self._cache_size = cache_size
+
+    def report(self, key: str, *, as_of: datetime, segment: str | None = None) -> LaunchReport:
+        state = launches.load_launch(self._storage, key)
+        return self.report_for(state, as_of=as_of, segment=segment)
+
+    def report_for(self, state: LaunchState, *, as_of: datetime, segment: str | None = None) -> LaunchReport:
+        if segment is not None and not segment.strip():
+            raise InvalidInput("segment must name a trait, e.g. plan", "query parameter: segment")
+        spec = state.spec
+        as_of = naive_utc(as_of)
+        full_end = naive_utc(spec.launched_at) + timedelta(days=spec.window_days)
+        # Past the window's end every as_of gives the same report: share one cache entry.
+        effective = min(as_of, full_end)
+        cache_key = (
+            spec.key,
+            state.latest.version,
+            len(state.amendments),
+            effective,
+            segment,
+            self._storage.data_version,
+        )
+        with self._lock:
+            if cache_key in self._cache:
+                self._cache.move_to_end(cache_key)
+                return self._cache[cache_key]
+        inputs = report_inputs(self._storage, spec, effective, segment)
+        report = compute_report(inputs, launch=spec, kpis=state.kpi_records, as_of=effective, segment=segment)
+        with self._lock:
+            self._cache[cache_key] = report
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return report
