@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from app.http import install_error_handlers
 from app.reports import ReportService
-from app.routes import ingest, launches, reports
+from app.routes import ingest, launches, pages, reports
 from app.settings import Settings
 from app.storage import Storage
 
@@ -43,4 +43,5 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(launches.router)
     app.include_router(reports.router)
+    app.include_router(pages.router)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
@@ -15,7 +15,10 @@ from app.launches import LaunchState, naive_utc
 from app.storage import Storage
 from pipelines.launch import LaunchSpec
 from pipelines.report import ReportInputs, compute_report, signal_property_names, trait_names
+from pipelines.readiness import Readiness, check_matchers, kpi_resolutions
 from pipelines.report_models import LaunchReport
+
+EPOCH = datetime(1970, 1, 1)
 
 CACHE_SIZE = 128
 
@@ -104,3 +107,50 @@ class ReportService:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return report
+
+    def readiness(self, key: str, *, as_of: datetime) -> Readiness:
+        """Signal matchers against recent events; before launch, whether KPIs can be judged."""
+        state = launches.load_launch(self._storage, key)
+        spec = state.spec
+        as_of = naive_utc(as_of)
+        live = state.is_locked(as_of)
+        properties = signal_property_names(spec)
+        matchers = [*spec.signals.exposed, *spec.signals.used, *spec.signals.converted]
+        signals = self._storage.launch_signals(
+            EPOCH,
+            as_of,
+            event_names=sorted({m.event for m in matchers if m.event is not None}),
+            any_types=sorted({m.type for m in matchers if m.event is None}),
+            property_names=properties,
+            channel_property=spec.channel_property,
+        )
+        checks = check_matchers(
+            pl.from_arrow(signals),  # type: ignore[arg-type]
+            launch=spec,
+            property_names=properties,
+            as_of=as_of,
+            known_events=self._storage.event_names(as_of),
+        )
+        expected: dict[int, int] = {}
+        if not live:
+            for days in sorted({spec.window_days, *(k.by_day for k in spec.kpis if k.by_day)}):
+                expected[days] = self._recent_active(spec, as_of, days)
+        resolutions = kpi_resolutions(spec, expected_active=expected) if not live else []
+        warnings = [c.warning for c in checks if c.warning] + [r.message for r in resolutions if r.warning]
+        return Readiness(
+            launch_key=spec.key,
+            as_of=as_of,
+            live=live,
+            matchers=checks,
+            expected_active=expected.get(spec.window_days),
+            kpis=resolutions,
+            warnings=warnings,
+        )
+
+    def _recent_active(self, spec: LaunchSpec, as_of: datetime, days: int) -> int:
+        # The audience the window would hold had it started `days` days ago: the same audience
+        # rules (identified users, traits as of the start) applied to recent traffic.
+        start = as_of - timedelta(days=days)
+        recent = spec.model_copy(update={"launched_at": start.replace(tzinfo=UTC), "window_days": days, "kpis": []})
+        inputs = report_inputs(self._storage, recent, as_of, None)
+        return compute_report(inputs, launch=recent, kpis=[], as_of=as_of).counts.active

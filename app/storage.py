@@ -465,6 +465,20 @@ class Storage:
             {"end": end, "trait_names": trait_names, "trait_pointers": [json_pointer(t) for t in trait_names]},
         )
 
+    def event_names(self, end: datetime) -> list[str]:
+        """Distinct event (and page/screen) names seen before `end`."""
+        return [r[0] for r in self.cursor().execute(query("select_event_names"), {"end": end}).fetchall()]
+
+    def trait_keys(self) -> list[str]:
+        """Trait names seen on events, most common first (cached until new events arrive)."""
+        version = self.data_version
+        cached = getattr(self, "_trait_keys", None)
+        if cached is None or cached[0] != version:
+            names = [r[0] for r in self.cursor().execute(query("select_trait_keys")).fetchall()]
+            self._trait_keys = (version, names)
+            return names
+        return list(cached[1])
+
     def _arrow(self, name: str, params: dict[str, Any]) -> pa.Table:
         relation = self.cursor().sql(query(name), params=params)
         assert relation is not None

@@ -40,6 +40,7 @@ __all__ = [
     "plotly_js_version",
     "portfolio_page",
     "review_markdown",
+    "markdown_text",
     "review_order",
     "review_page",
     "scorecard_page",
@@ -711,7 +712,7 @@ def review_page(
 _MARKDOWN_SPECIAL: Final = "\\`*_[]<>|~"
 
 
-def _md(value: str) -> str:
+def markdown_text(value: str) -> str:
     """User text made inert in Markdown: inline markup characters backslash-escaped (so
     `<script>` stays text when the notes are rendered) and line breaks flattened so a name
     cannot start a block of its own; user text never starts a line, so block markers
@@ -725,7 +726,7 @@ def review_markdown(
 ) -> str:
     """The weekly review as Markdown for meeting notes, in the same order as the page."""
     ordered = review_order(sections)
-    lines = [f"# Weekly launch review: {_md(week)}", ""]
+    lines = [f"# Weekly launch review: {markdown_text(week)}", ""]
     if generated_at is not None:
         lines += [f"Generated {theme.fmt_datetime(generated_at)}.", ""]
     if not ordered:
@@ -734,21 +735,21 @@ def review_markdown(
         report = section.current
         provisional = " (provisional)" if report.provisional else ""
         lines += [
-            f"## {_md(report.name)}: {theme.verdict_label(report.verdict)}{provisional}",
+            f"## {markdown_text(report.name)}: {theme.verdict_label(report.verdict)}{provisional}",
             "",
-            f"- Owner: {_md(report.owner)}",
-            f"- Verdict: {_md(_verdict_line(section))}",
+            f"- Owner: {markdown_text(report.owner)}",
+            f"- Verdict: {markdown_text(_verdict_line(section))}",
         ]
         moves = kpi_moves(report, section.previous)
         if moves:
             lines.append("- KPIs that moved:")
-            lines += [f"  - {_md(move.text)}" for move in moves]
+            lines += [f"  - {markdown_text(move.text)}" for move in moves]
         else:
             lines.append("- KPIs that moved: none")
         new_warnings = section.new_warnings
         if new_warnings:
             lines.append("- New warnings:")
-            lines += [f"  - {_md(warning)}" for warning in new_warnings]
+            lines += [f"  - {markdown_text(warning)}" for warning in new_warnings]
         else:
             lines.append("- New warnings: none")
         lines.append("")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from app.deps import ReadKeyDep
 from app.ingest import now_utc
 from app.reports import ReportService, default_as_of
+from pipelines.readiness import Readiness
 from pipelines.report_models import LaunchReport
 
 router = APIRouter(prefix="/api/launches", tags=["reports"])
@@ -41,3 +42,17 @@ def launch_report(
     ] = None,
 ) -> LaunchReport:
     return reports.report(launch_key, as_of=as_of or default_as_of(now_utc()), segment=segment)
+
+
+@router.get(
+    "/{launch_key}/readiness",
+    response_model=Readiness,
+    summary="Do the signal matchers match real events? Can the KPIs be judged by the window's end?",
+)
+def launch_readiness(
+    launch_key: str,
+    reports: ReportsDep,
+    key: ReadKeyDep,
+    as_of: Annotated[datetime | None, Query(description="Check as of this time (default now)")] = None,
+) -> Readiness:
+    return reports.readiness(launch_key, as_of=as_of or now_utc())

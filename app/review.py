@@ -1,0 +1,113 @@
+"""Assembles what the pages show: the portfolio rows, a scorecard's context, and the weekly
+review's sections, each from reports, launch history and readiness warnings."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from app import launches
+from app.errors import InvalidInput
+from app.launches import LaunchState
+from app.reports import ReportService
+from app.storage import Storage
+from dashboards.pages import HistoryEntry, PortfolioRow, ReviewSection, ScorecardContext
+
+WEEK = timedelta(days=7)
+_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+def parse_week(week: str) -> tuple[datetime, datetime]:
+    """[Monday 00:00, next Monday 00:00) UTC of an ISO week such as 2026-W47."""
+    match = _ISO_WEEK.match(week)
+    if not match:
+        raise InvalidInput(f"week {week!r} is not an ISO week", "write it like 2026-W47", code="invalid_week")
+    try:
+        start = datetime.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+    except ValueError as error:
+        raise InvalidInput(f"week {week!r} does not exist", str(error), code="invalid_week") from None
+    return start, start + WEEK
+
+
+def current_week(now: datetime) -> str:
+    year, week, _ = now.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def scorecard_url(key: str) -> str:
+    return f"/launches/{quote(key)}"
+
+
+def portfolio_rows(storage: Storage, reports: ReportService, *, as_of: datetime) -> list[PortfolioRow]:
+    rows = []
+    for state in launches.list_launches(storage):
+        report = reports.report_for(state, as_of=as_of)
+        week_ago = as_of - WEEK
+        previous = reports.report_for(state, as_of=week_ago) if week_ago > state.launched_at else None
+        rows.append(
+            PortfolioRow(
+                report=report,
+                previous=previous,
+                days_since_launch=(as_of - state.launched_at).days,
+                scorecard_url=scorecard_url(state.spec.key),
+            )
+        )
+    return rows
+
+
+def history_entries(state: LaunchState) -> list[HistoryEntry]:
+    return [
+        HistoryEntry(at=item.at, by=item.by, kind=item.kind, summary=item.summary, reason=item.reason)
+        for item in launches.history(state)
+    ]
+
+
+def scorecard_context(
+    storage: Storage,
+    reports: ReportService,
+    key: str,
+    *,
+    as_of: datetime,
+    segment: str | None,
+    segment_metric: str | None,
+) -> ScorecardContext:
+    state = launches.load_launch(storage, key)
+    traits = storage.trait_keys()
+    segment = segment or ("plan" if "plan" in traits else (traits[0] if traits else None))
+    report = reports.report_for(state, as_of=as_of, segment=segment)
+    warnings = reports.readiness(key, as_of=as_of).warnings
+    json_url = f"/api/launches/{quote(key)}/report" + (f"?segment={quote(segment)}" if segment else "")
+    extra = {"segment_metric": segment_metric} if segment_metric else {}
+    return ScorecardContext(
+        report=report,
+        history=history_entries(state),
+        warnings=warnings,
+        segment_traits=traits,
+        json_url=json_url,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def review_sections(storage: Storage, reports: ReportService, *, week: str, now: datetime) -> list[ReviewSection]:
+    """One section per launch whose window overlaps the week, as of the week's end (or now)."""
+    start, end = parse_week(week)
+    as_of = min(end, now)
+    sections = []
+    for state in launches.list_launches(storage):
+        spec = state.spec
+        full_end = state.launched_at + timedelta(days=spec.window_days)
+        if state.launched_at >= as_of or full_end <= start:
+            continue
+        previous_as_of = as_of - WEEK
+        had_previous = previous_as_of > state.launched_at
+        sections.append(
+            ReviewSection(
+                current=reports.report_for(state, as_of=as_of),
+                previous=reports.report_for(state, as_of=previous_as_of) if had_previous else None,
+                warnings=reports.readiness(spec.key, as_of=as_of).warnings,
+                previous_warnings=reports.readiness(spec.key, as_of=previous_as_of).warnings if had_previous else [],
+                scorecard_url=scorecard_url(spec.key),
+            )
+        )
+    return sections

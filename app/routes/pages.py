@@ -1,0 +1,135 @@
+"""The dashboard pages (read key, from a login form or HTTP Basic, remembered in a cookie) and
+the plotly.js they load, served by the service itself so pages work offline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app.deps import KEY_COOKIE, READ_SCOPES, StorageDep
+from app.errors import Forbidden, Unauthorized
+from app.http import key_from_headers
+from app.ingest import now_utc
+from app.reports import default_as_of
+from app.review import current_week, portfolio_rows, review_sections, scorecard_context
+from app.routes.reports import ReportsDep
+from dashboards.pages import login_page, plotly_js, portfolio_page, review_page, scorecard_page
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+COOKIE_MAX_AGE = 30 * 24 * 3600
+
+
+def _page_auth(request: Request, storage: StorageDep) -> tuple[bool, str | None]:
+    """(may see pages, key from HTTP Basic to remember in a cookie)."""
+    try:
+        header_key = key_from_headers(request)
+    except Unauthorized:
+        return False, None
+    secret = header_key or request.cookies.get(KEY_COOKIE)
+    try:
+        storage.authenticate(secret, READ_SCOPES)
+    except (Unauthorized, Forbidden):
+        return False, None
+    return True, header_key
+
+
+def _login_redirect(request: Request) -> RedirectResponse:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+
+def _html(body: str, header_key: str | None) -> HTMLResponse:
+    response = HTMLResponse(body)
+    if header_key:
+        # HTTP Basic worked: remember it, so the browser need not send it on every link.
+        _remember(response, header_key)
+    return response
+
+
+def _remember(response: Response, secret: str) -> None:
+    response.set_cookie(KEY_COOKIE, secret, max_age=COOKIE_MAX_AGE, httponly=True, samesite="lax")
+
+
+@router.get("/static/plotly.min.js")
+def plotly_bundle() -> Response:
+    return Response(
+        plotly_js(), media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query parameter's name
+    return HTMLResponse(login_page(None, next_url=next))
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(request: Request, storage: StorageDep) -> Response:
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    secret = (form.get("key") or [""])[0].strip()
+    target = (form.get("next") or ["/"])[0]
+    if not target.startswith("/") or target.startswith("//"):
+        target = "/"  # only paths on this service: no open redirect
+    try:
+        storage.authenticate(secret, READ_SCOPES)
+    except (Unauthorized, Forbidden) as error:
+        return HTMLResponse(login_page(error.message, next_url=target), status_code=401)
+    response = RedirectResponse(target, status_code=303)
+    _remember(response, secret)
+    return response
+
+
+@router.get("/logout")
+def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(KEY_COOKIE)
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def portfolio(request: Request, storage: StorageDep, reports: ReportsDep) -> Response:
+    allowed, header_key = _page_auth(request, storage)
+    if not allowed:
+        return _login_redirect(request)
+    now = now_utc()
+    rows = portfolio_rows(storage, reports, as_of=default_as_of(now))
+    return _html(portfolio_page(rows, generated_at=now), header_key)
+
+
+@router.get("/launches/{launch_key}", response_class=HTMLResponse)
+def scorecard(
+    launch_key: str,
+    request: Request,
+    storage: StorageDep,
+    reports: ReportsDep,
+    segment: Annotated[str | None, Query(max_length=200)] = None,
+    metric: Annotated[str | None, Query(max_length=64)] = None,
+    as_of: datetime | None = None,
+) -> Response:
+    allowed, header_key = _page_auth(request, storage)
+    if not allowed:
+        return _login_redirect(request)
+    ctx = scorecard_context(
+        storage, reports, launch_key,
+        as_of=as_of or default_as_of(now_utc()), segment=segment, segment_metric=metric,
+    )
+    return _html(scorecard_page(ctx), header_key)
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review(
+    request: Request,
+    storage: StorageDep,
+    reports: ReportsDep,
+    week: Annotated[str | None, Query(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W47")] = None,
+) -> Response:
+    allowed, header_key = _page_auth(request, storage)
+    if not allowed:
+        return _login_redirect(request)
+    now = now_utc()
+    week = week or current_week(now)
+    sections = review_sections(storage, reports, week=week, now=now)
+    return _html(review_page(week, sections, generated_at=now), header_key)

@@ -1,0 +1,88 @@
+"""One launch report as Markdown, for meeting notes and `landed report --format md`."""
+
+from __future__ import annotations
+
+from dashboards import theme
+from dashboards.pages import markdown_text
+from pipelines.report_models import LaunchReport, Rate
+
+
+def _rate_line(name: str, rate: Rate) -> str:
+    return (
+        f"| {name} | {theme.fmt_percent(rate.value)} | {rate.k:,} of {rate.n:,} | "
+        f"{theme.fmt_interval(rate.interval)} |"
+    )
+
+
+def report_markdown(report: LaunchReport) -> str:
+    """The report's verdict, KPIs, metrics, funnel and channels as Markdown."""
+    window = report.window
+    provisional = " (provisional: the window is still open)" if report.provisional else ""
+    lines = [
+        f"# {markdown_text(report.name)}: {theme.verdict_label(report.verdict)}{provisional}",
+        "",
+        f"Owner: {markdown_text(report.owner)}. Window {theme.fmt_datetime(window.start)} to "
+        f"{theme.fmt_datetime(window.end)} ({window.days:.1f} days), as of {theme.fmt_datetime(window.as_of)}.",
+        "",
+        "## KPIs",
+        "",
+        "| KPI | metric | value | 95% interval | n | target | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kpi in report.kpis:
+        target = f"{kpi.comparator} {theme.fmt_metric(kpi.metric, kpi.target)}"
+        if kpi.amended_target is not None:
+            target += f" (amended to {theme.fmt_metric(kpi.metric, kpi.amended_target)}, judged as first set)"
+        if kpi.set_after_launch:
+            target += " (set after launch)"
+        verdict = theme.verdict_label(kpi.verdict) + (" (provisional)" if kpi.provisional else "")
+        lines.append(
+            f"| {markdown_text(kpi.id)} | {kpi.metric} | {theme.fmt_metric(kpi.metric, kpi.value)} | "
+            f"{theme.fmt_metric_interval(kpi.metric, kpi.interval)} | {kpi.n:,} | {target} | {verdict} |"
+        )
+    if not report.kpis:
+        lines.append("| (no KPIs) | | | | | | |")
+    m = report.metrics
+    lines += [
+        "",
+        "## Why",
+        "",
+        f"**{markdown_text(report.funnel.summary)}**",
+        "",
+        "| step | users | from previous step |",
+        "|---|---|---|",
+        *(
+            f"| {step.step} | {step.users:,} | {theme.fmt_percent(step.rate_from_parent)} |"
+            for step in report.funnel.steps
+        ),
+        "",
+        "| metric | value | k of n | 95% interval |",
+        "|---|---|---|---|",
+        _rate_line("exposure_rate", m.exposure_rate),
+        _rate_line("adoption_rate", m.adoption_rate),
+        _rate_line("notice_to_try_rate", m.notice_to_try_rate),
+        _rate_line("repeat_usage_rate", m.repeat_usage_rate),
+        _rate_line("conversion_rate", m.conversion_rate),
+        _rate_line("baseline_conversion_rate", m.baseline_conversion_rate),
+        *(_rate_line(f"week_{w.week}_retention", w.rate) for w in m.week_n_retention),
+        f"| median_days_to_adopt | {theme.fmt_days(m.median_days_to_adopt.value)} | n = "
+        f"{m.median_days_to_adopt.n:,} | {theme.fmt_metric_interval('median_days_to_adopt', m.median_days_to_adopt.interval)} |",
+        f"| stickiness | {theme.fmt_percent(m.stickiness.value)} | {m.stickiness.adopters:,} adopters, "
+        f"{m.stickiness.full_days} full days | {theme.fmt_interval(m.stickiness.interval)} |",
+    ]
+    if report.channels:
+        lines += ["", "| channel | exposed | reach | tried after exposure |", "|---|---|---|---|"]
+        lines += [
+            f"| {markdown_text(c.channel)} | {c.exposed:,} | {theme.fmt_percent(c.reach)} | "
+            f"{theme.fmt_percent(c.tried_after.value)} ({c.tried_after.k:,} of {c.tried_after.n:,}) |"
+            for c in report.channels
+        ]
+    cmp = report.adopters_vs_non_adopters
+    lines += [
+        "",
+        f"Adopters converted at {theme.fmt_percent(cmp.adopters.value)}, non-adopters at "
+        f"{theme.fmt_percent(cmp.non_adopters.value)}: difference {theme.fmt_points(cmp.difference)} "
+        f"({theme.fmt_points_interval(cmp.interval)}). {markdown_text(cmp.note)}",
+        "",
+    ]
+    return "\n".join(lines)
