@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -184,6 +185,85 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return 2
 
 
+def _as_of(value: str | None) -> datetime:
+    from app.ingest import now_utc
+    from app.launches import naive_utc
+    from app.reports import default_as_of
+
+    if value is None:
+        return default_as_of(now_utc())
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise LandedError(f"--as-of {value!r} is not an ISO 8601 time", "e.g. 2026-10-20T00:00:00Z") from None
+    return naive_utc(parsed)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from app.reports import ReportService
+    from dashboards.markdown import report_markdown
+
+    storage = _open(_settings(args))
+    try:
+        report = ReportService(storage).report(args.key, as_of=_as_of(args.as_of), segment=args.segment)
+    finally:
+        storage.close()
+    print(report_markdown(report) if args.format == "md" else report.model_dump_json(indent=2))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from app.reports import ReportService
+    from pipelines.readiness import describe_matcher
+
+    storage = _open(_settings(args))
+    try:
+        readiness = ReportService(storage).readiness(args.key, as_of=_as_of(args.as_of))
+    finally:
+        storage.close()
+    print(f"{readiness.launch_key}: {'live' if readiness.live else 'not live yet'}; as of {readiness.as_of:%Y-%m-%d %H:%M}Z")
+    print(f"{'signal':<10}{'events 7d':>10}{'users 7d':>10}  {'last seen (UTC)':<18}matcher")
+    for check in readiness.matchers:
+        last = f"{check.last_seen_at:%Y-%m-%d %H:%M}" if check.last_seen_at else "never"
+        print(f"{check.signal:<10}{check.events_7d:>10,}{check.users_7d:>10,}  {last:<18}{describe_matcher(check.matcher)}")
+    if readiness.expected_active is not None:
+        print(f"\nExpected active audience over the window, from recent traffic: about {readiness.expected_active:,} users")
+        for kpi in readiness.kpis:
+            print(f"  {kpi.message}")
+    if readiness.warnings:
+        print("\nWarnings:")
+        for warning in readiness.warnings:
+            print(f"  - {warning}")
+    else:
+        print("\nNo warnings.")
+    return 0
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from app.ingest import now_utc
+    from app.reports import ReportService
+    from app.review import current_week, review_sections
+    from dashboards.pages import review_markdown, review_page
+
+    storage = _open(_settings(args))
+    now = now_utc()
+    week = args.week or current_week(now)
+    try:
+        sections = review_sections(storage, ReportService(storage), week=week, now=now)
+    finally:
+        storage.close()
+    if args.format == "md":
+        text = review_markdown(week, sections, generated_at=now)
+    else:
+        text = review_page(week, sections, generated_at=now, self_contained=True)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote the {week} review ({len(sections)} launches) to {args.out}")
+    else:
+        print(text)
+    return 0
+
+
 DEMO_DB = "landed-demo.duckdb"
 
 
@@ -285,7 +365,24 @@ def build_parser() -> argparse.ArgumentParser:
     amend.add_argument("--metric", help="for a new KPI")
     amend.add_argument("--comparator", choices=[">=", "<="], help="for a new KPI")
     amend.add_argument("--by", help="who asks (default: your user name)")
+    check = with_db(launch_sub.add_parser("check", help="readiness: do the matchers match events? can KPIs be judged?"))
+    check.add_argument("key")
+    check.add_argument("--as-of", dest="as_of", help="check as of this ISO time (default now)")
+    check.set_defaults(func=cmd_check)
     launch.set_defaults(func=cmd_launch)
+
+    report = with_db(sub.add_parser("report", help="print a launch report as JSON or Markdown"))
+    report.add_argument("key")
+    report.add_argument("--as-of", dest="as_of", help="report as of this ISO time (default now)")
+    report.add_argument("--segment", help="break each rate down by this trait, e.g. plan")
+    report.add_argument("--format", choices=["json", "md"], default="json")
+    report.set_defaults(func=cmd_report)
+
+    review = with_db(sub.add_parser("review", help="the weekly review as one self-contained HTML file or Markdown"))
+    review.add_argument("--week", help="ISO week such as 2026-W47 (default: this week)")
+    review.add_argument("--out", help="write to this file (default: print)")
+    review.add_argument("--format", choices=["html", "md"], default="html")
+    review.set_defaults(func=cmd_review)
 
     demo = sub.add_parser("demo", help="load the sample data into a fresh database and serve it")
     demo.add_argument("--db", help=f"demo database file, rebuilt each time (default {DEMO_DB})")
