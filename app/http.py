@@ -94,16 +94,20 @@ async def read_body(request: Request, *, max_body_bytes: int, max_decompressed_b
             f"Content-Encoding {encoding!r} is not supported", "send identity, gzip or deflate"
         )
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-        raise _too_large(int(declared), max_body_bytes, "on the wire")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_body_bytes:
-            raise _too_large(size, max_body_bytes, "on the wire")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    if declared is not None and declared.isdigit():
+        if int(declared) > max_body_bytes:
+            raise _too_large(int(declared), max_body_bytes, "on the wire")
+        # The server stops reading at Content-Length, so the declared size bounds the body.
+        body = await request.body()
+    else:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body_bytes:
+                raise _too_large(size, max_body_bytes, "on the wire")
+            chunks.append(chunk)
+        body = b"".join(chunks)
     if encoding in {"gzip", "x-gzip"}:
         return _inflate(body, 16 + zlib.MAX_WBITS, max_decompressed_bytes, "gzip")
     if encoding == "deflate":
@@ -122,17 +126,28 @@ def _too_large(size: int, limit: int, where: str) -> PayloadTooLarge:
     )
 
 
+_INFLATE_STEP = 256 * 1024
+
+
 def _inflate(body: bytes, wbits: int, limit: int, name: str) -> bytes:
+    # Decompressed in bounded steps so a gzip bomb is refused having used about `limit` bytes.
     inflater = zlib.decompressobj(wbits)
+    parts: list[bytes] = []
+    size = 0
+    pending = body
     try:
-        data = inflater.decompress(body, limit + 1)
+        while pending and not inflater.eof:
+            part = inflater.decompress(pending, _INFLATE_STEP)
+            size += len(part)
+            if size > limit:
+                raise _too_large(size, limit, "after decompression")
+            parts.append(part)
+            pending = inflater.unconsumed_tail
     except zlib.error as error:
         raise InvalidInput(f"the body is not valid {name}", str(error), code="invalid_encoding") from None
-    if len(data) > limit or inflater.unconsumed_tail:
-        raise _too_large(limit + 1, limit, "after decompression")
     if not inflater.eof:
         raise InvalidInput(f"the {name} body is truncated", "", code="invalid_encoding")
-    return data
+    return b"".join(parts)
 
 
 def parse_json(body: bytes) -> Any:

@@ -215,7 +215,10 @@ def posthog_as_segment(event: Any, batch_sent_at: Any = None) -> dict[str, Any]:
     if not isinstance(name, str) or not name:
         raise EventError("missing_event", "a PostHog event needs a non-empty event name")
     distinct_id = event.get("distinct_id", properties.pop("distinct_id", None))
-    traits = event.get("$set") or properties.pop("$set", None)
+    # The key must not be stored with the event's properties.
+    properties.pop("token", None)
+    nested_set = properties.pop("$set", None)
+    traits = event.get("$set") or nested_set
     event_type = _POSTHOG_TYPES.get(name, "track")
     converted: dict[str, Any] = {
         "type": event_type,
@@ -232,7 +235,10 @@ def posthog_as_segment(event: Any, batch_sent_at: Any = None) -> dict[str, Any]:
     elif event_type == "identify":
         converted["anonymousId"] = properties.get("$anon_distinct_id")
     elif event_type == "alias":
-        converted["previousId"] = properties.get("alias")
+        # posthog-python's alias(previous_id, distinct_id) sends distinct_id = the previous id
+        # and properties.alias = the id it becomes.
+        converted["previousId"] = distinct_id
+        converted["userId"] = properties.get("alias")
     elif event_type == "page":
         converted["name"] = properties.get("$title")
         if "path" not in properties and isinstance(properties.get("$pathname"), str):

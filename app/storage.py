@@ -124,6 +124,7 @@ class Writer:
         self._max_events = max_events
         self._queue: queue.Queue[Any] = queue.Queue()
         self.data_version = 0
+        self._known_links: dict[str, datetime] = {}
         self._thread = threading.Thread(target=self._loop, name="landed-writer", daemon=True)
         self._thread.start()
 
@@ -178,11 +179,17 @@ class Writer:
 
     def _write_group(self, group: list[_IngestJob]) -> None:
         try:
-            results = write_ingest_group(self._conn, [(j.source, j.batch, j.received_at) for j in group])
+            results = write_ingest_group(
+                self._conn, [(j.source, j.batch, j.received_at) for j in group], self._known_links
+            )
         except duckdb.Error as error:
-            failure = StorageUnavailable("storage is unavailable; retry later", str(error))
+            failure: BaseException = StorageUnavailable("storage is unavailable; retry later", str(error))
             for job in group:
                 job.future.set_exception(failure)
+            return
+        except Exception as error:  # noqa: BLE001 - the writer thread must outlive any failure
+            for job in group:
+                job.future.set_exception(error)
             return
         if any(r.inserted for r in results):
             # Readers compare this counter to know when cached reports are stale.
@@ -199,9 +206,16 @@ def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def write_ingest_group(
-    conn: duckdb.DuckDBPyConnection, group: Sequence[tuple[str, ParsedBatch, datetime]]
+    conn: duckdb.DuckDBPyConnection,
+    group: Sequence[tuple[str, ParsedBatch, datetime]],
+    known_links: dict[str, datetime] | None = None,
 ) -> list[WriteResult]:
-    """Stores several requests' events in one transaction; returns each request's counts."""
+    """Stores several requests' events in one transaction; returns each request's counts.
+
+    Most groups hold only new events, so they are inserted with a plain INSERT; a group with
+    an already stored event fails that statement and is written again with the slower
+    statement that skips stored rows. `known_links` (anonymous_id -> earliest link time) lets
+    links already recorded be skipped; it is updated after the commit."""
     seen: set[tuple[str, str]] = set()
     rows: list[EventRow] = []
     owners: list[int] = []
@@ -223,37 +237,21 @@ def write_ingest_group(
             rejected_rows.append(
                 (digest, source, received_at, rejection.reason, rejection.detail, rejection.payload)
             )
-    inserted_keys: set[tuple[str, str]] = set()
-    conn.begin()
+    links = _earliest_links(rows)
+    if known_links:
+        links = {a: ul for a, ul in links.items() if not (a in known_links and known_links[a] <= ul[1])}
+    staged = rows_table(rows) if rows else None
     try:
-        if rows:
-            conn.register("staged_events", rows_table(rows))
-            inserted_keys = {(s, m) for s, m in conn.execute(query("insert_events")).fetchall()}
-            conn.unregister("staged_events")
-            links = _earliest_links(rows)
-            if links:
-                staged_links = pa.Table.from_pylist(
-                    [{"anonymous_id": a, "user_id": u, "linked_at": t} for a, (u, t) in links.items()],
-                    schema=LINKS_SCHEMA,
-                )
-                conn.register("staged_links", staged_links)
-                conn.execute(query("upsert_identity_links"))
-                conn.unregister("staged_links")
-        if rejected_rows:
-            staged_rejected = pa.Table.from_pylist(
-                [dict(zip(REJECTED_SCHEMA.names, r, strict=True)) for r in rejected_rows],
-                schema=REJECTED_SCHEMA,
-            )
-            conn.register("staged_rejected", staged_rejected)
-            conn.execute(query("insert_rejected_events"))
-            conn.unregister("staged_rejected")
-        conn.commit()
-    except BaseException:
-        _rollback(conn)
-        raise
+        inserted_keys = _write_group_once(conn, staged, links, rejected_rows, fast=True)
+    except duckdb.ConstraintException:
+        inserted_keys = _write_group_once(conn, staged, links, rejected_rows, fast=False)
+    if known_links is not None:
+        if len(known_links) > 1_000_000:
+            known_links.clear()  # bounded memory; links are looked up again as they recur
+        known_links.update({a: t for a, (_, t) in links.items()})
     inserted = [0] * len(group)
     for row, owner in zip(rows, owners, strict=True):
-        if (row[0], row[1]) in inserted_keys:
+        if inserted_keys is None or (row[0], row[1]) in inserted_keys:
             inserted[owner] += 1
         else:
             duplicates[owner] += 1
@@ -261,6 +259,57 @@ def write_ingest_group(
         WriteResult(inserted=inserted[i], duplicates=duplicates[i], rejected=len(b.rejected))
         for i, (_, b, _) in enumerate(group)
     ]
+
+
+def _write_group_once(
+    conn: duckdb.DuckDBPyConnection,
+    staged: pa.Table | None,
+    links: dict[str, tuple[str, datetime]],
+    rejected_rows: list[tuple[str, str, datetime, str, str, str]],
+    *,
+    fast: bool,
+) -> set[tuple[str, str]] | None:
+    """One transaction; returns the keys inserted, or None when every staged row was."""
+    inserted_keys: set[tuple[str, str]] | None = None
+    conn.begin()
+    try:
+        if staged is not None:
+            conn.register("staged_events", staged)
+            if fast:
+                conn.execute(query("insert_new_events"))
+            else:
+                inserted_keys = {(s, m) for s, m in conn.execute(query("insert_events")).fetchall()}
+            conn.unregister("staged_events")
+        if links:
+            conn.register(
+                "staged_links",
+                pa.Table.from_pylist(
+                    [{"anonymous_id": a, "user_id": u, "linked_at": t} for a, (u, t) in links.items()],
+                    schema=LINKS_SCHEMA,
+                ),
+            )
+            conn.execute(query("upsert_identity_links"))
+            conn.unregister("staged_links")
+        if rejected_rows:
+            conn.register(
+                "staged_rejected",
+                pa.Table.from_pylist(
+                    [dict(zip(REJECTED_SCHEMA.names, r, strict=True)) for r in rejected_rows],
+                    schema=REJECTED_SCHEMA,
+                ),
+            )
+            conn.execute(query("insert_rejected_events"))
+            conn.unregister("staged_rejected")
+        conn.commit()
+    except BaseException:
+        _rollback(conn)
+        for name in ("staged_events", "staged_links", "staged_rejected"):
+            try:
+                conn.unregister(name)
+            except duckdb.Error:
+                pass
+        raise
+    return inserted_keys if inserted_keys is not None or staged is None else None
 
 
 def hash_key(secret: str) -> str:

@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+import orjson
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from app.deps import SettingsDep, StorageDep
 from app.errors import InvalidInput
 from app.http import key_from_headers, parse_json, read_body
 from app.ingest import EventError, now_utc, parse_events, parse_time
+from app.settings import Settings
+from app.storage import Storage
 
 router = APIRouter(tags=["ingestion"])
 
@@ -35,14 +37,12 @@ class IngestResult(BaseModel):
     rejected: int
 
 
-async def _ingest(
-    request: Request,
-    settings: Any,
-    storage: Any,
-    *,
-    api: str,
-    kind: str,
-) -> IngestResult:
+async def _ingest(request: Request, *, api: str, kind: str) -> Response:
+    # The hot path: settings and storage come straight from app.state rather than through
+    # dependencies (FastAPI runs sync dependencies on a thread pool, two hops a request), and
+    # the reply is serialised once with orjson instead of being validated by a response model.
+    settings: Settings = request.app.state.settings
+    storage: Storage = request.app.state.storage
     received_at = now_utc()
     body = await read_body(
         request,
@@ -50,12 +50,7 @@ async def _ingest(
         max_decompressed_bytes=settings.max_decompressed_bytes,
     )
     payload = parse_json(body)
-    secret = key_from_headers(request)
-    if secret is None and isinstance(payload, dict):
-        found = payload.get("writeKey") or payload.get("api_key") or payload.get("token")
-        if found is None and isinstance(payload.get("properties"), dict):
-            found = payload["properties"].get("token")
-        secret = found if isinstance(found, str) else None
+    secret = key_from_headers(request) or _key_in_body(payload)
     key = storage.authenticate(secret, ("write",))
     events, batch_sent_at, default_type = _events_of(payload, api=api, kind=kind)
     if not events:
@@ -71,13 +66,29 @@ async def _ingest(
         api=api,
     )
     result = await asyncio.wrap_future(storage.write_events(key.key_id, parsed, received_at))
-    return IngestResult(
-        success=True,
-        accepted=result.accepted,
-        inserted=result.inserted,
-        duplicates=result.duplicates,
-        rejected=result.rejected,
-    )
+    body = {
+        "success": True,
+        "accepted": result.accepted,
+        "inserted": result.inserted,
+        "duplicates": result.duplicates,
+        "rejected": result.rejected,
+    }
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+def _key_in_body(payload: Any) -> str | None:
+    """Segment's writeKey, PostHog's api_key or token (top level, or in an event's
+    properties; posthog-js posts a bare array of events carrying properties.token)."""
+    candidates = payload[:1] if isinstance(payload, list) else [payload]
+    for item in candidates:
+        if not isinstance(item, dict):
+            continue
+        found = item.get("writeKey") or item.get("api_key") or item.get("token")
+        if found is None and isinstance(item.get("properties"), dict):
+            found = item["properties"].get("token")
+        if isinstance(found, str):
+            return found
+    return None
 
 
 def _events_of(payload: Any, *, api: str, kind: str) -> tuple[list[Any], Any, str | None]:
@@ -112,17 +123,17 @@ def _batch_time(value: Any) -> Any:
 
 
 def _segment_endpoint(kind: str) -> Any:
-    async def endpoint(request: Request, settings: SettingsDep, storage: StorageDep) -> IngestResult:
-        return await _ingest(request, settings, storage, api="segment", kind=kind)
+    async def endpoint(request: Request) -> Response:
+        return await _ingest(request, api="segment", kind=kind)
 
     endpoint.__name__ = f"segment_{kind}"
     endpoint.__doc__ = f"Segment HTTP Tracking API `{kind}`: store events once, reply 200 after commit."
     return endpoint
 
 
-async def posthog_capture(request: Request, settings: SettingsDep, storage: StorageDep) -> IngestResult:
+async def posthog_capture(request: Request) -> Response:
     """PostHog capture: distinct_id -> userId, uuid -> messageId, $set -> traits."""
-    return await _ingest(request, settings, storage, api="posthog", kind="batch")
+    return await _ingest(request, api="posthog", kind="batch")
 
 
 for _kind in SEGMENT_KINDS:

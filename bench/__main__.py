@@ -1,0 +1,60 @@
+"""`python -m bench [NAME ...]`: runs the benchmarks (all of them, or the named ones), writes
+`bench/results/latest.md` and prints it.
+
+Benchmarks are listed here by module rather than discovered, so a long-running module that
+lives in the package (the soak test, `python -m bench.soak`) is never started by accident. To
+add one, write a module with `run() -> list[Row]` and add its name to BENCHMARKS.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import Row, markdown_table
+
+BENCHMARKS = ("ingest",)
+BENCHMARKS += ("report",)  # bench/report.py: launch report at 1M and 10M events
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    names = list(argv if argv is not None else sys.argv[1:]) or list(BENCHMARKS)
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}",
+              file=sys.stderr)
+        return 2
+    # Other work on the machine skews every number here; the load average says how much.
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    rows: list[Row] = []
+    for name in names:
+        module = importlib.import_module(f"bench.{name}")
+        print(f"running bench.{name} ...", file=sys.stderr, flush=True)
+        rows.extend(module.run())
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    header = (
+        f"# Benchmarks\n\n{started} on {platform.node()} ({platform.machine()}, "
+        f"{_cpus()} CPUs, Python {platform.python_version()}); load average before: {load}\n\n"
+    )
+    report = header + markdown_table(rows)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    # Written whole then renamed, so a reader never sees half a table.
+    partial = RESULTS / "latest.md.tmp"
+    partial.write_text(report, encoding="utf-8")
+    partial.replace(RESULTS / "latest.md")
+    print(report)
+    return 0
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

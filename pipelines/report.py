@@ -1,0 +1,281 @@
+"""The launch report: every number of the metrics contract, the KPI verdicts and the diagnosis,
+computed from three narrow frames the storage layer selects with SQL.
+
+`compute_report` is the one entry point. The storage layer asks `signal_property_names` and
+`trait_names` which property and trait values to select, so both sides agree on the order of
+`props` and on which traits exist. The frames need not be limited to the report's periods:
+rows outside them are filtered here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+from pipelines.audience import segment_value
+from pipelines.diagnosis import (
+    compare_conversion,
+    compute_channels,
+    compute_funnel,
+    compute_segments,
+    compute_timeline,
+)
+from pipelines.journeys import Span, activity_evidence, collect_journeys, keep_between
+from pipelines.launch import KpiRecord, LaunchSpec, retention_week
+from pipelines.metrics import WindowOutcome, compute_window_outcome
+from pipelines.report_models import Interval, KpiResult, LaunchReport, Rate, Segments, Window
+from pipelines.verdicts import kpi_verdict, launch_verdict
+from pipelines.windows import baseline_start, evaluation_window, naive_utc
+
+ACTIVITY_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.String(),
+    "is_identified": pl.Boolean(),
+    "day": pl.Date(),
+    "first_at": pl.Datetime("us"),
+}
+SIGNALS_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.String(),
+    "is_identified": pl.Boolean(),
+    "type": pl.String(),
+    "event": pl.String(),
+    "occurred_at": pl.Datetime("us"),
+    "props": pl.List(pl.String()),
+    "channel": pl.String(),
+}
+TRAITS_SCHEMA: dict[str, pl.DataType] = {
+    "user_id": pl.String(),
+    "occurred_at": pl.Datetime("us"),
+    "trait": pl.String(),
+    "value": pl.String(),
+}
+
+Frame = pl.DataFrame | pl.LazyFrame
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """The storage layer's frames for one report (schemas: ACTIVITY_SCHEMA, SIGNALS_SCHEMA,
+    TRAITS_SCHEMA; times naive or aware UTC).
+
+    activity: the user's first event per (user, UTC day); more than one row per day is allowed
+      (e.g. an extra row for the first event after launched_at on the launch day).
+    signals: candidate signal events; `props` holds the values of `property_names`, in order.
+    traits: every known value of the traits `trait_names` lists, each timed by its event.
+    """
+
+    activity: Frame
+    signals: Frame
+    traits: Frame
+    property_names: Sequence[str] = field(default_factory=list)
+
+
+def signal_property_names(launch: LaunchSpec) -> list[str]:
+    """The properties any matcher of the launch tests, sorted: the order of `props`."""
+    matchers = [*launch.signals.exposed, *launch.signals.used, *launch.signals.converted]
+    return sorted({prop for matcher in matchers for prop in matcher.where})
+
+
+def trait_names(launch: LaunchSpec, segment: str | None = None) -> list[str]:
+    """The traits the audience filter and the segment breakdown need, sorted."""
+    names = set(launch.audience.where)
+    if segment is not None:
+        names.add(segment)
+    return sorted(names)
+
+
+def as_input_frame(frame: Frame, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+    """The frame's contract columns, lazily, with times as naive UTC microseconds.
+
+    DuckDB hands TIMESTAMPTZ columns over as zone-aware Arrow; comparing them with the naive
+    period bounds would fail, so they are converted rather than rejected.
+    """
+    lazy = frame.lazy()
+    present = lazy.collect_schema()
+    missing = [name for name in schema if name not in present]
+    if missing:
+        raise ValueError(f"report input lacks columns {missing}; expected {list(schema)}")
+    columns: list[pl.Expr] = []
+    for name, dtype in schema.items():
+        column = pl.col(name)
+        found = present[name]
+        if isinstance(found, pl.Datetime) and found.time_zone is not None:
+            column = column.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        columns.append(column.cast(dtype))
+    return lazy.select(columns)
+
+
+def _distinct_windows(report_window: Window, kpi_windows: Sequence[Window]) -> list[Window]:
+    # Metrics depend only on where a window ends (all start at launch), so KPIs whose by_day
+    # windows are cut to the same end share one computation.
+    by_end = {report_window.end: report_window}
+    for window in kpi_windows:
+        by_end.setdefault(window.end, window)
+    return list(by_end.values())
+
+
+def report_weeks(window_days: int) -> list[int]:
+    """Retention weeks shown on the report: those that fit in the full window for a user
+    adopting at launch (weeks 1..3 of a 28-day window), whatever as_of is."""
+    return list(range(1, window_days // 7))
+
+
+def _measure(outcome: WindowOutcome, metric: str) -> tuple[float | None, Interval | None, int]:
+    """A KPI metric's value, interval and sample size n over the outcome's window."""
+    metrics = outcome.metrics
+    week = retention_week(metric)
+    if week is not None:
+        weekly = outcome.retention[week]
+        return weekly.value, weekly.interval, weekly.n
+    if metric == "median_days_to_adopt":
+        median = metrics.median_days_to_adopt
+        return median.value, median.interval, median.n
+    if metric == "stickiness":
+        sticky = metrics.stickiness
+        return sticky.value, sticky.interval, sticky.adopters
+    rated: Rate = getattr(metrics, metric)
+    return rated.value, rated.interval, rated.n
+
+
+def judge_kpi(record: KpiRecord, window: Window, outcome: WindowOutcome) -> KpiResult:
+    """The KPI as first set, over its own window; an amended target is shown, never used."""
+    kpi, current = record.first_set, record.current
+    value, interval, n = _measure(outcome, kpi.metric)
+    amended_target = current.target if record.amended and current.target != kpi.target else None
+    return KpiResult(
+        id=kpi.id,
+        metric=kpi.metric,
+        comparator=kpi.comparator,
+        target=kpi.target,
+        amended_target=amended_target,
+        amended=record.amended,
+        set_after_launch=record.set_after_launch,
+        min_sample=kpi.min_sample,
+        by_day=kpi.by_day,
+        window=window,
+        value=value,
+        interval=interval,
+        n=n,
+        verdict=kpi_verdict(
+            interval, n, comparator=kpi.comparator, target=kpi.target, min_sample=kpi.min_sample
+        ),
+        provisional=window.provisional,
+    )
+
+
+def active_users_by_day(
+    evidence: pl.LazyFrame, active: pl.DataFrame, *, window: Window
+) -> pl.DataFrame:
+    """(day, active): distinct users of A with any event that day inside the window."""
+    return (
+        evidence.pipe(keep_between, "at", window.start, window.end)
+        .join(active.lazy().select("user_id"), on="user_id", how="semi")
+        .group_by(day=pl.col("at").dt.date())
+        .agg(active=pl.col("user_id").n_unique())
+        .collect()
+    )
+
+
+def compute_report(
+    inputs: ReportInputs,
+    *,
+    launch: LaunchSpec,
+    kpis: list[KpiRecord],
+    as_of: datetime,
+    segment: str | None = None,
+) -> LaunchReport:
+    """The launch report as of `as_of`, judging `kpis` (as first set) and, when `segment`
+    names a trait, breaking each rate down by it."""
+    launched_at = naive_utc(launch.launched_at)
+    as_of = naive_utc(as_of)
+    window = evaluation_window(launched_at, launch.window_days, as_of)
+    kpi_windows = [
+        window
+        if record.first_set.by_day is None
+        else evaluation_window(launched_at, record.first_set.by_day, as_of)
+        for record in kpis
+    ]
+    windows = _distinct_windows(window, kpi_windows)
+    # Traits as of the launch (every window, the segment) and of each baseline's start.
+    trait_pairs = [(launched_at, name) for name in trait_names(launch, segment)] + [
+        (baseline_start(w), name) for w in windows for name in launch.audience.where
+    ]
+
+    activity = as_input_frame(inputs.activity, ACTIVITY_SCHEMA)
+    signals = as_input_frame(inputs.signals, SIGNALS_SCHEMA)
+    traits = as_input_frame(inputs.traits, TRAITS_SCHEMA)
+    span = Span(lookback=baseline_start(window), start=launched_at, end=window.end)
+    journeys = collect_journeys(
+        activity,
+        signals,
+        traits,
+        launch=launch,
+        property_names=list(inputs.property_names),
+        trait_pairs=trait_pairs,
+        span=span,
+    )
+
+    shown_weeks = report_weeks(launch.window_days)
+    weeks = sorted(
+        {*shown_weeks, *(w for r in kpis if (w := retention_week(r.first_set.metric)) is not None)}
+    )
+    outcomes = {
+        w.end: compute_window_outcome(
+            journeys,
+            window=w,
+            audience=launch.audience,
+            weeks=weeks,
+            report_weeks=shown_weeks,
+        )
+        for w in windows
+    }
+    report = outcomes[window.end]
+    kpi_results = [
+        judge_kpi(record, kpi_window, outcomes[kpi_window.end])
+        for record, kpi_window in zip(kpis, kpi_windows, strict=True)
+    ]
+
+    active = report.active
+    segments: Segments | None = None
+    if segment is not None:
+        with_segment = active.with_columns(
+            segment=segment_value(segment, start=launched_at, end=window.end)
+        )
+        segments = compute_segments(with_segment, trait=segment)
+    evidence = activity_evidence(
+        activity.pipe(keep_between, "first_at", window.start, window.end),
+        signals.pipe(keep_between, "occurred_at", window.start, window.end),
+    )
+    counts = report.counts
+    return LaunchReport(
+        launch_key=launch.key,
+        name=launch.name,
+        owner=launch.owner,
+        window=window,
+        provisional=window.provisional,
+        counts=counts,
+        metrics=report.metrics,
+        kpis=kpi_results,
+        verdict=launch_verdict([k.verdict for k in kpi_results]),
+        funnel=compute_funnel(
+            active=counts.active,
+            exposed=counts.exposed,
+            tried=counts.tried,
+            repeated=report.tried_repeated,
+            converted=report.tried_converted,
+        ),
+        channels=compute_channels(active, journeys.channel_exposures),
+        segments=segments,
+        adopters_vs_non_adopters=compare_conversion(
+            active, adopters=report.metrics.conversion_rate
+        ),
+        timeline=compute_timeline(
+            active,
+            active_users_by_day(evidence, active, window=window),
+            window=window,
+            launch=launch,
+            kpis=kpis,
+        ),
+    )

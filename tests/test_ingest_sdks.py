@@ -1,0 +1,441 @@
+"""Acceptance: the real Segment, RudderStack and PostHog Python SDKs against the real service.
+
+Each test starts the service under uvicorn on 127.0.0.1 (the `live_server` fixture), points an
+SDK at it with a write key, sends events in the SDK's synchronous mode (or its background mode
+followed by `flush()` and `shutdown()`), and then reads the rows straight from DuckDB. Retries
+are turned off wherever the SDK allows, and errors are collected rather than logged, so a
+refused request fails the test instead of being retried or swallowed. Time checks compare
+every row with the spec's skew correction, `occurred_at = received_at - (sent_at - timestamp)`,
+using the times the SDK itself put on the wire.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import posthog
+import pytest
+import rudderstack.analytics.request as rudder_request
+from rudderstack.analytics import Client as RudderClient
+from segment.analytics import Client as SegmentClient
+
+from tests.conftest import Keys, LiveServer
+
+pytestmark = pytest.mark.sdk
+
+# The SDK and the server share a clock here, so the corrected time may differ from the
+# timestamp passed only by the request's time in flight; generous for a loaded CI runner.
+CLOSE_ENOUGH = timedelta(seconds=10)
+
+Row = dict[str, Any]
+
+
+def _events(server: LiveServer) -> dict[str, Row]:
+    """Every stored event keyed by message_id, failing if any message_id appears twice."""
+    cursor = server.storage.cursor()
+    cursor.execute("select * from events order by message_id")
+    names = [column[0] for column in cursor.description or ()]
+    rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    by_id = {row["message_id"]: row for row in rows}
+    assert len(by_id) == len(rows), "a message_id was stored more than once"
+    for row in rows:
+        for column in ("properties", "traits", "context"):
+            row[column] = None if row[column] is None else json.loads(row[column])
+    return by_id
+
+
+def _links(server: LiveServer) -> dict[str, str]:
+    rows = server.storage.cursor().execute(
+        "select anonymous_id, user_id from identity_links"
+    ).fetchall()
+    return {anonymous: user for anonymous, user in rows}
+
+
+def _rejected_count(server: LiveServer) -> int:
+    row = server.storage.cursor().execute("select count(*) from rejected_events").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _assert_time(row: Row, passed: datetime) -> None:
+    """The stored time is the skew-corrected one and matches what the caller passed."""
+    assert row["original_timestamp"] == _naive_utc(passed)
+    assert row["sent_at"] is not None, "the SDK's sentAt was not kept"
+    expected = row["received_at"] - (row["sent_at"] - row["original_timestamp"])
+    assert row["occurred_at"] == expected
+    assert abs(row["occurred_at"] - _naive_utc(passed)) < CLOSE_ENOUGH
+    assert row["is_clamped"] is False
+
+
+def _an_hour_ago(offset_ms: int = 0) -> datetime:
+    # Whole milliseconds: Segment's SDK writes timestamps with millisecond precision.
+    now = datetime.now(UTC).replace(microsecond=0)
+    return now - timedelta(hours=1) + timedelta(milliseconds=offset_ms)
+
+
+@pytest.fixture
+def sdk_errors() -> list[BaseException]:
+    """Errors the SDKs' background consumers report through `on_error`."""
+    return []
+
+
+@pytest.fixture
+def on_error(sdk_errors: list[BaseException]) -> Callable[[BaseException, Any], None]:
+    def record(error: BaseException, batch: Any) -> None:
+        sdk_errors.append(error)
+
+    return record
+
+
+# -- Segment --------------------------------------------------------------------------------
+
+
+def test_segment_sync_calls_are_stored_with_identity_and_corrected_time(
+    live_server: LiveServer, keys: Keys
+) -> None:
+    # sync_mode posts each call before returning and raises on any non-2xx: nothing is queued
+    # or retried behind the test's back.
+    client = SegmentClient(
+        keys.write, host=live_server.url, sync_mode=True, max_retries=0, timeout=10
+    )
+    at = _an_hour_ago()
+    sent: dict[str, tuple[str, datetime]] = {}
+
+    def keep(kind: str, result: tuple[bool, dict[str, Any]], when: datetime) -> None:
+        ok, message = result
+        assert ok is True
+        sent[message["messageId"]] = (kind, when)
+
+    keep("track", client.track(
+        user_id="user-1", event="Report Exported", properties={"format": "csv", "rows": 42},
+        timestamp=at,
+    ), at)
+    keep("identify", client.identify(
+        user_id="user-1", anonymous_id="anon-1", traits={"plan": "pro", "seats": 5},
+        timestamp=at + timedelta(milliseconds=1),
+    ), at + timedelta(milliseconds=1))
+    keep("page", client.page(
+        anonymous_id="anon-2", category="Docs", name="Pricing", properties={"path": "/pricing"},
+        timestamp=at + timedelta(milliseconds=2),
+    ), at + timedelta(milliseconds=2))
+    keep("alias", client.alias(
+        previous_id="anon-3", user_id="user-3", timestamp=at + timedelta(milliseconds=3)
+    ), at + timedelta(milliseconds=3))
+    keep("screen", client.screen(
+        user_id="user-1", name="Settings", properties={"tab": "billing"},
+        timestamp=at + timedelta(milliseconds=4),
+    ), at + timedelta(milliseconds=4))
+    keep("group", client.group(
+        user_id="user-1", group_id="acme", traits={"employees": 40},
+        timestamp=at + timedelta(milliseconds=5),
+    ), at + timedelta(milliseconds=5))
+
+    stored = _events(live_server)
+    assert set(stored) == set(sent)
+    by_type = {row["type"]: row for row in stored.values()}
+    assert {kind for kind, _ in sent.values()} == set(by_type)
+    for message_id, (kind, when) in sent.items():
+        row = stored[message_id]
+        assert row["type"] == kind
+        assert row["api"] == "segment"
+        _assert_time(row, when)
+
+    track = by_type["track"]
+    assert (track["event"], track["user_id"], track["anonymous_id"]) == (
+        "Report Exported", "user-1", None,
+    )
+    assert track["properties"] == {"format": "csv", "rows": 42}
+    assert track["context"]["library"]["name"] == "analytics-python"
+
+    identify = by_type["identify"]
+    assert (identify["user_id"], identify["anonymous_id"]) == ("user-1", "anon-1")
+    assert identify["traits"] == {"plan": "pro", "seats": 5}
+
+    page = by_type["page"]
+    assert (page["event"], page["user_id"], page["anonymous_id"]) == ("Pricing", None, "anon-2")
+    assert page["properties"] == {"path": "/pricing"}
+
+    alias = by_type["alias"]
+    assert (alias["user_id"], alias["previous_id"]) == ("user-3", "anon-3")
+
+    assert by_type["screen"]["event"] == "Settings"
+    assert by_type["screen"]["properties"] == {"tab": "billing"}
+    assert by_type["group"]["group_id"] == "acme"
+    assert by_type["group"]["traits"] == {"employees": 40}
+
+    assert _links(live_server) == {"anon-1": "user-1", "anon-3": "user-3"}
+    assert _rejected_count(live_server) == 0
+
+
+def test_segment_background_batches_arrive_once_each(
+    live_server: LiveServer,
+    keys: Keys,
+    sdk_errors: list[BaseException],
+    on_error: Callable[[BaseException, Any], None],
+) -> None:
+    # The SDK's normal mode: a consumer thread uploads batches of up to 100. max_retries=0
+    # makes the first failure final, and on_error hands it to the test.
+    client = SegmentClient(
+        keys.write, host=live_server.url, max_retries=0, on_error=on_error, upload_size=100,
+        upload_interval=0.05, timeout=10,
+    )
+    at = _an_hour_ago()
+    sent: dict[str, datetime] = {}
+    for index in range(250):
+        when = at + timedelta(milliseconds=index)
+        ok, message = client.track(
+            anonymous_id=f"anon-{index % 7}", event="Feature Used",
+            properties={"index": index}, timestamp=when,
+        )
+        assert ok is True
+        sent[message["messageId"]] = when
+    client.flush()
+    client.shutdown()
+
+    assert sdk_errors == []
+    stored = _events(live_server)
+    assert set(stored) == set(sent)
+    for message_id, when in sent.items():
+        row = stored[message_id]
+        assert (row["type"], row["event"], row["user_id"]) == ("track", "Feature Used", None)
+        index = row["properties"]["index"]
+        assert row["anonymous_id"] == f"anon-{index % 7}"
+        _assert_time(row, when)
+    # 250 events at upload_size=100 take at least three requests, each with its own sentAt.
+    assert len({row["sent_at"] for row in stored.values()}) >= 3
+
+
+# -- RudderStack ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def rudder_bodies(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[dict[str, str], bytes]]]:
+    """The headers and raw bodies the RudderStack SDK puts on the wire (still sent for real)."""
+    seen: list[tuple[dict[str, str], bytes]] = []
+    real_post = rudder_request._session.post
+
+    def spying_post(url: str, **kwargs: Any) -> Any:
+        seen.append((dict(kwargs["headers"]), kwargs["data"]))
+        return real_post(url, **kwargs)
+
+    monkeypatch.setattr(rudder_request._session, "post", spying_post)
+    yield seen
+
+
+def _rudder_payloads(bodies: list[tuple[dict[str, str], bytes]]) -> list[dict[str, Any]]:
+    """Each request decoded, after checking it really went out gzip-compressed."""
+    payloads = []
+    for headers, body in bodies:
+        assert headers.get("Content-Encoding") == "gzip"
+        assert isinstance(body, bytes) and body[:2] == b"\x1f\x8b", "body is not gzip"
+        payloads.append(json.loads(gzip.decompress(body)))
+    return payloads
+
+
+def test_rudderstack_gzip_sync_calls_are_stored(
+    live_server: LiveServer, keys: Keys, rudder_bodies: list[tuple[dict[str, str], bytes]]
+) -> None:
+    # gzip is the SDK's default; it is left at the default on purpose and checked, because
+    # that default is what real RudderStack users send.
+    assert RudderClient.DefaultConfig.gzip is True
+    client = RudderClient(keys.write, host=live_server.url, sync_mode=True, timeout=10)
+    assert client.gzip is True
+    at = datetime.now(UTC) - timedelta(minutes=30, microseconds=123)
+    calls: list[tuple[str, datetime, tuple[bool, dict[str, Any]]]] = [
+        ("track", at, client.track(
+            user_id="rs-user", event="Checkout Started", properties={"cart": 3}, timestamp=at,
+        )),
+        ("identify", at + timedelta(seconds=1), client.identify(
+            user_id="rs-user", anonymous_id="rs-anon", traits={"email": "a@example.com"},
+            timestamp=at + timedelta(seconds=1),
+        )),
+        ("page", at + timedelta(seconds=2), client.page(
+            anonymous_id="rs-anon", name="Home", properties={"path": "/"},
+            timestamp=at + timedelta(seconds=2),
+        )),
+        ("alias", at + timedelta(seconds=3), client.alias(
+            previous_id="rs-old", user_id="rs-user", timestamp=at + timedelta(seconds=3),
+        )),
+    ]
+
+    payloads = _rudder_payloads(rudder_bodies)
+    assert len(payloads) == len(calls)
+    stored = _events(live_server)
+    assert len(stored) == len(calls)
+    for (kind, when, (ok, message)), payload in zip(calls, payloads, strict=True):
+        assert ok is True
+        assert payload["batch"][0]["messageId"] == message["messageId"]
+        row = stored[message["messageId"]]
+        assert row["type"] == kind
+        _assert_time(row, when)
+
+    track = stored[calls[0][2][1]["messageId"]]
+    assert (track["event"], track["user_id"], track["properties"]) == (
+        "Checkout Started", "rs-user", {"cart": 3},
+    )
+    # RudderStack puts identify traits under context.traits rather than at the root.
+    identify = stored[calls[1][2][1]["messageId"]]
+    assert identify["traits"] == {"email": "a@example.com"}
+    assert (identify["user_id"], identify["anonymous_id"]) == ("rs-user", "rs-anon")
+    page = stored[calls[2][2][1]["messageId"]]
+    assert (page["event"], page["anonymous_id"]) == ("Home", "rs-anon")
+    assert page["properties"] == {"path": "/"}
+    alias = stored[calls[3][2][1]["messageId"]]
+    assert (alias["user_id"], alias["previous_id"]) == ("rs-user", "rs-old")
+    assert _links(live_server) == {"rs-anon": "rs-user", "rs-old": "rs-user"}
+
+
+def test_rudderstack_gzip_background_batches_arrive_once_each(
+    live_server: LiveServer,
+    keys: Keys,
+    rudder_bodies: list[tuple[dict[str, str], bytes]],
+    sdk_errors: list[BaseException],
+    on_error: Callable[[BaseException, Any], None],
+) -> None:
+    client = RudderClient(
+        keys.write, host=live_server.url, max_retries=0, on_error=on_error, upload_size=50,
+        upload_interval=0.05, timeout=10,
+    )
+    assert client.gzip is True
+    at = datetime.now(UTC) - timedelta(hours=2)
+    sent: dict[str, datetime] = {}
+    for index in range(120):
+        when = at + timedelta(seconds=index)
+        ok, message = client.track(
+            user_id=f"rs-{index % 5}", event="Search", properties={"q": f"term {index}"},
+            timestamp=when,
+        )
+        assert ok is True
+        sent[message["messageId"]] = when
+    client.flush()
+    client.shutdown()
+
+    assert sdk_errors == []
+    on_wire = [e["messageId"] for p in _rudder_payloads(rudder_bodies) for e in p["batch"]]
+    assert sorted(on_wire) == sorted(sent)
+    assert len(rudder_bodies) >= 3
+    stored = _events(live_server)
+    assert set(stored) == set(sent)
+    for message_id, when in sent.items():
+        row = stored[message_id]
+        assert row["event"] == "Search"
+        index = int(row["properties"]["q"].removeprefix("term "))
+        assert row["user_id"] == f"rs-{index % 5}"
+        _assert_time(row, when)
+
+
+# -- PostHog --------------------------------------------------------------------------------
+
+
+def _posthog_client(server: LiveServer, key: str, **options: Any) -> posthog.Posthog:
+    # debug=True makes the SDK's public methods raise instead of logging and returning None;
+    # max_retries=0 keeps a refused upload from being retried.
+    return posthog.Posthog(
+        key, host=server.url, debug=True, max_retries=0, timeout=10, **options
+    )
+
+
+def test_posthog_sync_capture_set_and_identify_are_mapped(
+    live_server: LiveServer, keys: Keys
+) -> None:
+    client = _posthog_client(live_server, keys.write, sync_mode=True)
+    at = datetime.now(UTC) - timedelta(hours=3, microseconds=7)
+    capture_id = str(uuid.uuid4())
+    returned = client.capture(
+        "Export Clicked",
+        distinct_id="ph-user",
+        properties={"format": "pdf", "$set": {"plan": "team"}},
+        timestamp=at,
+        uuid=capture_id,
+    )
+    assert returned == capture_id
+    identify_id = client.capture(
+        "$identify",
+        distinct_id="ph-user",
+        properties={"$anon_distinct_id": "ph-anon", "$set": {"email": "ph@example.com"}},
+        timestamp=at + timedelta(seconds=1),
+    )
+    set_id = client.set(
+        distinct_id="ph-user", properties={"company": "Acme"}, timestamp=at + timedelta(seconds=2)
+    )
+    page_id = client.capture(
+        "$pageview",
+        distinct_id="ph-anon",
+        properties={"$title": "Pricing", "$pathname": "/pricing"},
+        timestamp=at + timedelta(seconds=3),
+    )
+    client.shutdown()
+    assert identify_id is not None and set_id is not None and page_id is not None
+
+    stored = _events(live_server)
+    assert set(stored) == {capture_id, identify_id, set_id, page_id}
+    for message_id, offset in ((capture_id, 0), (identify_id, 1), (set_id, 2), (page_id, 3)):
+        row = stored[message_id]
+        assert row["api"] == "posthog"
+        _assert_time(row, at + timedelta(seconds=offset))
+
+    capture = stored[capture_id]
+    assert (capture["type"], capture["event"], capture["user_id"]) == (
+        "track", "Export Clicked", "ph-user",
+    )
+    assert capture["properties"]["format"] == "pdf"
+    assert "$set" not in capture["properties"]
+    assert capture["properties"]["$lib"] == "posthog-python"
+    assert capture["traits"] == {"plan": "team"}
+
+    identify = stored[identify_id]
+    assert (identify["type"], identify["user_id"], identify["anonymous_id"]) == (
+        "identify", "ph-user", "ph-anon",
+    )
+    assert identify["traits"] == {"email": "ph@example.com"}
+
+    set_row = stored[set_id]
+    assert (set_row["event"], set_row["user_id"]) == ("$set", "ph-user")
+    assert set_row["traits"] == {"company": "Acme"}
+
+    page = stored[page_id]
+    assert (page["type"], page["event"], page["user_id"]) == ("page", "Pricing", "ph-anon")
+    assert page["properties"]["path"] == "/pricing"
+
+    assert _links(live_server) == {"ph-anon": "ph-user"}
+    assert _rejected_count(live_server) == 0
+
+
+def test_posthog_gzip_background_batches_arrive_once_each(
+    live_server: LiveServer, keys: Keys
+) -> None:
+    errors: list[BaseException] = []
+    client = _posthog_client(
+        live_server, keys.write, gzip=True, flush_at=40, flush_interval=0.05,
+        on_error=lambda error, batch: errors.append(error),
+    )
+    at = datetime.now(UTC) - timedelta(days=1)
+    sent: dict[str, datetime] = {}
+    for index in range(100):
+        when = at + timedelta(seconds=index)
+        event_id = client.capture(
+            "Dashboard Viewed", distinct_id=f"ph-{index % 3}", properties={"n": index},
+            timestamp=when,
+        )
+        assert event_id is not None
+        sent[event_id] = when
+    client.flush()
+    client.shutdown()
+
+    assert errors == []
+    stored = _events(live_server)
+    assert set(stored) == set(sent)
+    for event_id, when in sent.items():
+        row = stored[event_id]
+        assert (row["type"], row["event"]) == ("track", "Dashboard Viewed")
+        assert row["user_id"] == f"ph-{row['properties']['n'] % 3}"
+        _assert_time(row, when)
