@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.storage import StaleLaunch, Storage
-from pipelines.launch import LOCKED_FIELDS, Kpi, KpiRecord, LaunchSpec
+from pipelines.launch import LOCKED_FIELDS, Kpi, KpiRecord, LaunchSpec, is_rate_metric
 
 AMENDABLE_FIELDS = ("target", "min_sample", "by_day")
 
@@ -313,6 +313,13 @@ def _write(
         raise Conflict(f"launch {key!r} changed meanwhile", "read it again and retry", code="launch_changed") from None
 
 
+def _shown(metric: str, field: str, value: Any) -> str:
+    """An amended value as people read it: rate targets in percent, days with a unit."""
+    if field == "target" and isinstance(value, int | float):
+        return f"{value * 100:.1f}%" if is_rate_metric(metric) else f"{value:g} days"
+    return str(value)
+
+
 @dataclass(frozen=True)
 class HistoryItem:
     kind: Literal["version", "amendment"]
@@ -339,10 +346,16 @@ def history(state: LaunchState) -> list[HistoryItem]:
             summary = "changed " + (", ".join(changed) or "nothing")
         items.append(HistoryItem("version", v.recorded_at, v.recorded_by, summary, "", version=v.version))
         previous = v.spec
+    metrics = {r.id: r.first_set.metric for r in state.kpi_records}
     for a in state.amendments:
-        summary = (
-            f"added KPI {a.kpi_id}" if a.field == "kpi" else f"KPI {a.kpi_id}: {a.field} {a.old_value} -> {a.new_value}"
-        )
+        if a.field == "kpi":
+            summary = f"added KPI {a.kpi_id}"
+        else:
+            metric = metrics.get(a.kpi_id, "")
+            summary = (
+                f"{a.kpi_id}: {a.field} {_shown(metric, a.field, a.old_value)} -> "
+                f"{_shown(metric, a.field, a.new_value)}"
+            )
         items.append(
             HistoryItem(
                 "amendment", a.amended_at, a.amended_by, summary, a.reason,

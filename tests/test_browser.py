@@ -348,14 +348,6 @@ def test_weekly_review_shows_each_live_launch(
     watched.assert_clean(service.host)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: app/launches.py history() writes amendments with raw values ('KPI adoption: "
-        "target 0.2 -> 0.1'), while the page shows rates as percents (tile: 'amended target: "
-        "10.0%') and HistoryEntry.summary documents 'adoption: target 8.0% -> 6.0%'"
-    ),
-)
 def test_kpi_history_shows_amended_targets_as_percents(watched: Watched, service: Service) -> None:
     page = open_page(watched, service, "/launches/smart-export")
     tile = page.locator("article.tile[data-kpi=adoption] .flag").first

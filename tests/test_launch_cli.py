@@ -162,7 +162,7 @@ def test_amend_is_recorded_and_apply_stays_idempotent(db: str, capsys: Capsys) -
     _, out, _ = run(capsys, "launch", "show", "--db", db, "ai-summaries")
     assert "target: 0.1\n" in out
     assert out.rstrip().endswith(
-        "Z maria: KPI adoption: target 0.2 -> 0.1 (free plan converts slower)"
+        "Z maria: adoption: target 20.0% -> 10.0% (free plan converts slower)"
     )
 
     code, out, _ = run(capsys, "launch", "apply", "--db", db, str(SAMPLES / "ai-summaries.yaml"))

@@ -286,8 +286,8 @@ def test_amendment_keeps_first_set_and_shows_current(client: TestClient, keys: K
     items = history(client, keys, "export")
     assert [(i["kind"], i["by"], i["reason"], i["summary"]) for i in items] == [
         ("version", "po", "", "created after launch"),
-        ("amendment", "po", "baseline was lower", "KPI adoption: target 0.2 -> 0.1"),
-        ("amendment", "maria", "more users", "KPI repeat: min_sample 30 -> 100"),
+        ("amendment", "po", "baseline was lower", "adoption: target 20.0% -> 10.0%"),
+        ("amendment", "maria", "more users", "repeat: min_sample 30 -> 100"),
     ]
     change = {k: items[1][k] for k in ("kpi_id", "field", "old_value", "new_value")}
     assert change == {"kpi_id": "adoption", "field": "target", "old_value": 0.2, "new_value": 0.1}
