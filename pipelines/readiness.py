@@ -78,6 +78,7 @@ def check_matchers(
     as_of = naive_utc(as_of)
     since = as_of - RECENT
     frame = signals.lazy().filter(pl.col("occurred_at") < as_of)
+    window_open = as_of < naive_utc(launch.window_end)
     checks: list[MatcherReadiness] = []
     named = [("exposed", launch.signals.exposed), ("used", launch.signals.used), ("converted", launch.signals.converted)]
     expressions = {
@@ -105,15 +106,22 @@ def check_matchers(
                     events_7d=events,
                     users_7d=users,
                     last_seen_at=last,
-                    warning=_matcher_warning(signal, i, matcher, events, last, known_events),
+                    warning=_matcher_warning(signal, i, matcher, events, last, known_events, window_open),
                 )
             )
     return checks
 
 
 def _matcher_warning(
-    signal: str, index: int, matcher: Matcher, events: int, last: datetime | None, known_events: Sequence[str]
+    signal: str,
+    index: int,
+    matcher: Matcher,
+    events: int,
+    last: datetime | None,
+    known_events: Sequence[str],
+    window_open: bool,
 ) -> str | None:
+    # Silence in the last 7 days is news only while the window is open.
     label = f"{signal} matcher {index + 1} ({describe_matcher(matcher)})"
     if last is None:
         hint = ""
@@ -124,7 +132,7 @@ def _matcher_warning(
             elif matcher.event in known_events:
                 hint = "; the event exists, so check the where filters"
         return f"{label} has never matched an event: check the event name and properties{hint}"
-    if events == 0:
+    if events == 0 and window_open:
         return f"{label} matched nothing in the last 7 days (last seen {last.isoformat(timespec='minutes')}Z)"
     return None
 
