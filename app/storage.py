@@ -269,45 +269,35 @@ def _write_group_once(
     *,
     fast: bool,
 ) -> set[tuple[str, str]] | None:
-    """One transaction; returns the keys inserted, or None when every staged row was."""
+    """One transaction; returns the keys inserted, or None when every staged row was.
+
+    The SQL reads the Arrow tables through DuckDB's replacement scans of this function's
+    local variables (staged_events, staged_links, staged_rejected): registering and
+    unregistering a view per statement costs more than the insert itself."""
     inserted_keys: set[tuple[str, str]] | None = None
-    conn.begin()
+    staged_events = staged  # noqa: F841 - read by name in the SQL
+    staged_links = pa.Table.from_pylist(  # noqa: F841 - read by name in the SQL
+        [{"anonymous_id": a, "user_id": u, "linked_at": t} for a, (u, t) in links.items()],
+        schema=LINKS_SCHEMA,
+    )
+    staged_rejected = pa.Table.from_pylist(  # noqa: F841 - read by name in the SQL
+        [dict(zip(REJECTED_SCHEMA.names, r, strict=True)) for r in rejected_rows],
+        schema=REJECTED_SCHEMA,
+    )
+    conn.execute("begin transaction")
     try:
         if staged is not None:
-            conn.register("staged_events", staged)
             if fast:
                 conn.execute(query("insert_new_events"))
             else:
                 inserted_keys = {(s, m) for s, m in conn.execute(query("insert_events")).fetchall()}
-            conn.unregister("staged_events")
         if links:
-            conn.register(
-                "staged_links",
-                pa.Table.from_pylist(
-                    [{"anonymous_id": a, "user_id": u, "linked_at": t} for a, (u, t) in links.items()],
-                    schema=LINKS_SCHEMA,
-                ),
-            )
             conn.execute(query("upsert_identity_links"))
-            conn.unregister("staged_links")
         if rejected_rows:
-            conn.register(
-                "staged_rejected",
-                pa.Table.from_pylist(
-                    [dict(zip(REJECTED_SCHEMA.names, r, strict=True)) for r in rejected_rows],
-                    schema=REJECTED_SCHEMA,
-                ),
-            )
             conn.execute(query("insert_rejected_events"))
-            conn.unregister("staged_rejected")
-        conn.commit()
+        conn.execute("commit")
     except BaseException:
         _rollback(conn)
-        for name in ("staged_events", "staged_links", "staged_rejected"):
-            try:
-                conn.unregister(name)
-            except duckdb.Error:
-                pass
         raise
     return inserted_keys if inserted_keys is not None or staged is None else None
 
