@@ -119,9 +119,18 @@ def _earliest_links(rows: Iterable[EventRow]) -> dict[str, tuple[str, datetime]]
 class Writer:
     """The single writer thread: group-commits ingest requests, runs other writes one by one."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, *, max_events: int) -> None:
+    def __init__(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        *,
+        max_events: int,
+        reconnect: Callable[[], duckdb.DuckDBPyConnection] | None = None,
+    ) -> None:
         self._conn = conn
         self._max_events = max_events
+        self._reconnect = reconnect
+        # Fault drills: while set, every write fails with this error, as storage would.
+        self.fault: Exception | None = None
         self._queue: queue.Queue[Any] = queue.Queue()
         self.data_version = 0
         self._known_links: dict[str, datetime] = {}
@@ -168,21 +177,45 @@ class Writer:
 
     def _run_job(self, job: _Job) -> None:
         try:
+            if self.fault is not None:
+                raise self.fault
             self._conn.begin()
             result = job.run(self._conn)
             self._conn.commit()
         except BaseException as error:
             _rollback(self._conn)
+            if isinstance(error, duckdb.Error):
+                self._recover()
+                error = StorageUnavailable("storage is unavailable; retry later", str(error))
             job.future.set_exception(error)
         else:
             job.future.set_result(result)
 
+    def _recover(self) -> None:
+        """After a storage error, keep the connection if it still works, else open a new one
+        (DuckDB invalidates a database after some I/O failures), so the service recovers
+        without a restart once the fault clears."""
+        try:
+            self._conn.execute("select 1").fetchall()
+            return
+        except duckdb.Error:
+            pass
+        if self._reconnect is None:
+            return
+        try:
+            self._conn = self._reconnect()
+        except (duckdb.Error, StorageUnavailable):
+            pass  # still failing: the next write tries again
+
     def _write_group(self, group: list[_IngestJob]) -> None:
         try:
+            if self.fault is not None:
+                raise self.fault
             results = write_ingest_group(
                 self._conn, [(j.source, j.batch, j.received_at) for j in group], self._known_links
             )
         except duckdb.Error as error:
+            self._recover()
             failure: BaseException = StorageUnavailable("storage is unavailable; retry later", str(error))
             for job in group:
                 job.future.set_exception(failure)
@@ -310,19 +343,40 @@ class Storage:
     """The database of one service: schema on open, the writer, keys, and every query."""
 
     def __init__(self, db_path: str, *, max_events_per_commit: int = 50_000) -> None:
-        try:
-            self._conn = duckdb.connect(db_path)
-        except duckdb.IOException as error:
-            raise StorageUnavailable(
-                f"cannot open the database {db_path}",
-                f"{error}. Is another Landed process (a running service) using it?",
-            ) from error
         self.db_path = db_path
+        self._conn = self._connect()
         self._apply_schema()
         self._keys_lock = threading.Lock()
         self._keys: dict[str, ApiKey] = {}
         self._load_keys()
-        self.writer = Writer(self._conn, max_events=max_events_per_commit)
+        self.writer = Writer(
+            self._conn,
+            max_events=max_events_per_commit,
+            reconnect=None if db_path == ":memory:" else self._reopen,
+        )
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(self.db_path)
+        except duckdb.IOException as error:
+            raise StorageUnavailable(
+                f"cannot open the database {self.db_path}",
+                f"{error}. Is another Landed process (a running service) using it?",
+            ) from error
+
+    def _reopen(self) -> duckdb.DuckDBPyConnection:
+        """A new connection replacing an invalidated one; readers use it from now on."""
+        old = self._conn
+        try:
+            old.close()
+        except duckdb.Error:
+            pass
+        self._conn = self._connect()
+        return self._conn
+
+    def inject_write_fault(self, error: Exception | None) -> None:
+        """Fault drills and tests: make every write fail with `error` until called with None."""
+        self.writer.fault = error
 
     def close(self) -> None:
         self.writer.close()
