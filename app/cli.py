@@ -264,6 +264,30 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    from app.backup import backup
+
+    storage = _open(_settings(args))
+    try:
+        counts = backup(storage, Path(args.out))
+    finally:
+        storage.close()
+    print(f"backed up to {args.out}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from app.backup import restore
+
+    storage = _open(_settings(args))
+    try:
+        counts = restore(storage, Path(args.source))
+    finally:
+        storage.close()
+    print(f"restored from {args.source}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    return 0
+
+
 DEMO_DB = "landed-demo.duckdb"
 
 
@@ -383,6 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--out", help="write to this file (default: print)")
     review.add_argument("--format", choices=["html", "md"], default="html")
     review.set_defaults(func=cmd_review)
+
+    backup = with_db(sub.add_parser("backup", help="write every table to Parquet files in a new folder"))
+    backup.add_argument("--out", required=True, help="an empty or new folder")
+    backup.set_defaults(func=cmd_backup)
+    restore = with_db(sub.add_parser("restore", help="load a backup folder into a new, empty database"))
+    restore.add_argument("source", metavar="DIR")
+    restore.set_defaults(func=cmd_restore)
 
     demo = sub.add_parser("demo", help="load the sample data into a fresh database and serve it")
     demo.add_argument("--db", help=f"demo database file, rebuilt each time (default {DEMO_DB})")

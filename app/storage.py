@@ -420,6 +420,10 @@ class Storage:
         with self._keys_lock:
             self._keys = keys
 
+    def reload_keys(self) -> None:
+        """Re-reads the keys (after a restore)."""
+        self._load_keys()
+
     def create_key(self, name: str, scope: str) -> tuple[ApiKey, str]:
         """A new key and its secret, which is not stored and cannot be shown again."""
         if scope not in SCOPES:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import importlib.resources
+import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -36,11 +37,11 @@ __all__ = [
     "SiteLinks",
     "kpi_moves",
     "login_page",
+    "markdown_text",
     "plotly_js",
     "plotly_js_version",
     "portfolio_page",
     "review_markdown",
-    "markdown_text",
     "review_order",
     "review_page",
     "scorecard_page",
@@ -196,6 +197,22 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _plural(count: int, word: str, plural: str | None = None) -> str:
+    """A count with its noun agreeing: "1 live launch", "3 live launches", "1,200 users"."""
+    return f"{theme.fmt_count(count)} {word if count == 1 else plural or word + 's'}"
+
+
+_FAVICON_SVG: Final = (
+    "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'>"
+    f"<rect width='16' height='16' rx='3' fill='{theme.BLUE}'/>"
+    "<path d='M4 8.5l2.6 2.6L12 5.4' fill='none' stroke='#fff' stroke-width='2.2' "
+    "stroke-linecap='round' stroke-linejoin='round'/></svg>"
+)
+FAVICON_HREF: Final = "data:image/svg+xml," + urllib.parse.quote(_FAVICON_SVG, safe="")
+"""The icon every page declares inline (a tick on the theme's blue), so no browser asks the
+service for /favicon.ico; percent-encoded whole, so `#` and quotes cannot end the URL."""
+
+
 def _theme_css() -> str:
     """CSS custom properties from the theme, so the page and the figures share one palette."""
     palette = {
@@ -234,7 +251,9 @@ margin:0 0 1rem}
 font-weight:600;color:#fff;background:var(--v,var(--grey));white-space:nowrap}
 .v-inconclusive.badge{color:var(--ink)}
 .provisional{display:inline-block;padding:.05rem .45rem;border:1px dashed var(--muted);
-border-radius:4px;font-size:.78rem;color:var(--muted);font-style:italic}
+border-radius:4px;font-size:.78rem;color:var(--muted);font-style:italic;white-space:nowrap}
+.nowrap{white-space:nowrap}
+.marks{display:inline-flex;flex-wrap:wrap;align-items:center;gap:.3rem}
 .flag{display:inline-block;margin:.15rem .3rem 0 0;padding:.05rem .45rem;border-radius:4px;
 font-size:.78rem;background:#fff8c5;color:#4d2d00;border:1px solid #d4a72c}
 #verdict{display:flex;align-items:center;gap:.8rem;margin:.6rem 0 .2rem}
@@ -245,6 +264,9 @@ grid-template-columns:repeat(auto-fill,minmax(250px,1fr))}
 border-radius:8px;padding:.8rem 1rem}
 .tile .value{font-size:1.9rem;font-weight:700;margin:.2rem 0}
 .tile p{margin:.15rem 0}
+.tile .tile-head{display:flex;flex-wrap:wrap;align-items:center;gap:.3rem .5rem}
+.tile .stats{display:flex;flex-wrap:wrap;column-gap:.8rem}
+.scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.92rem}
 th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid var(--grid);vertical-align:top}
 th{font-weight:600;color:var(--muted)}
@@ -261,6 +283,16 @@ button{background:var(--blue);color:#fff;border-color:var(--blue);cursor:pointer
 .login label{display:block;font-weight:600;margin-bottom:.3rem}
 .login input{width:100%;margin-bottom:.8rem}
 ul.moves{margin:.2rem 0 .6rem;padding-left:1.2rem}
+@media (max-width:640px){
+main{padding:1rem .75rem}
+.card{padding:.8rem .9rem}
+table.stack thead{display:none}
+table.stack tr{display:block;padding:.5rem 0;border-bottom:1px solid var(--grid)}
+table.stack td{display:block;padding:.2rem 0;border:0;text-align:left}
+table.stack td[data-label]::before{content:attr(data-label);display:block;font-size:.78rem;
+font-weight:600;color:var(--muted)}
+table.stack td.num div{display:inline;margin-left:.4rem}
+}
 footer{max-width:1160px;margin:0 auto;padding:0 1.2rem 2rem;color:var(--muted);font-size:.85rem}
 """
 )
@@ -302,6 +334,7 @@ def _document(
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<link rel="icon" type="image/svg+xml" href="{_e(FAVICON_HREF)}">'
         f"<title>{_e(title)} · Landed</title><style>{_CSS}</style>{head}</head>"
         f"<body>{_nav(links, current)}<main>{body}</main>"
         f"<footer>{footer}</footer></body></html>\n"
@@ -342,7 +375,7 @@ def _verdict_counts(report: LaunchReport) -> str:
     parts = [
         f"{counts[v]} {theme.verdict_label(v).lower()}" for v in theme.VERDICT_LABELS if v in counts
     ]
-    return f"{len(report.kpis)} KPIs: " + ", ".join(parts)
+    return f"{_plural(len(report.kpis), 'KPI')}: " + ", ".join(parts)
 
 
 # ----------------------------------------------------------------------------- portfolio
@@ -367,6 +400,19 @@ def _change_lines(current: LaunchReport, previous: LaunchReport | None) -> list[
     return lines or ["no change"]
 
 
+def _window_day(row: PortfolioRow, window_days: int) -> str:
+    """Which day of its window a launch is on: "13 of 28" while measuring; once the window
+    has closed, "28 of 28" and how long ago it closed, so no day count runs past the window."""
+    if row.report.provisional or row.days_since_launch < window_days:
+        return f'{row.days_since_launch} <span class="muted">of {window_days}</span>'
+    since = row.days_since_launch - window_days
+    ago = "today" if since == 0 else f"{_plural(since, 'day')} ago"
+    return (
+        f'{window_days} <span class="muted">of {window_days}</span>'
+        f'<div class="muted">closed {ago}</div>'
+    )
+
+
 def _portfolio_row(row: PortfolioRow) -> str:
     report = row.report
     window_days = round((report.window.full_end - report.window.start).total_seconds() / 86400)
@@ -383,14 +429,16 @@ def _portfolio_row(row: PortfolioRow) -> str:
         or '<span class="muted">no KPIs</span>'
     )
     changes = "<br>".join(_e(line) for line in _change_lines(report, row.previous))
+    # data-label names each cell where a phone stacks the row (see table.stack in _CSS).
     return (
         f'<tr><td><a href="{_e(row.scorecard_url)}">{_e(report.name)}</a>'
         f'<div class="muted">{_e(report.launch_key)}</div></td>'
-        f"<td>{_e(report.owner)}</td>"
-        f'<td class="num">{row.days_since_launch} <span class="muted">of {window_days}</span></td>'
-        f"<td>{kpis}</td>"
-        f"<td>{_badge(report.verdict)}{_provisional(report.provisional)}</td>"
-        f"<td>{changes}</td></tr>"
+        f'<td data-label="Owner">{_e(report.owner)}</td>'
+        f'<td class="num" data-label="Day of window">{_window_day(row, window_days)}</td>'
+        f'<td data-label="KPIs">{kpis}</td>'
+        f'<td data-label="Verdict"><span class="marks">{_badge(report.verdict)}'
+        f"{_provisional(report.provisional)}</span></td>"
+        f'<td data-label="Since last week">{changes}</td></tr>'
     )
 
 
@@ -405,15 +453,16 @@ def portfolio_page(
     links = links or SiteLinks()
     if rows:
         table = (
-            "<table><thead><tr><th>Launch</th><th>Owner</th><th class=num>Days since launch</th>"
-            "<th>KPIs</th><th>Verdict</th><th>Since last week</th></tr></thead><tbody>"
+            '<div class="scroll"><table class="stack"><thead><tr><th>Launch</th><th>Owner</th>'
+            "<th class=num>Day of window</th><th>KPIs</th><th>Verdict</th>"
+            "<th>Since last week</th></tr></thead><tbody>"
             + "".join(_portfolio_row(row) for row in rows)
-            + "</tbody></table>"
+            + "</tbody></table></div>"
         )
     else:
         table = '<p class="muted">No launches yet.</p>'
     body = (
-        f'<h1>Launches</h1><p class="muted">{len(rows)} launches · '
+        f'<h1>Launches</h1><p class="muted">{_plural(len(rows), "launch", "launches")} · '
         f'<a href="{_e(links.launches_json)}">JSON</a></p>'
         f'<section class="card">{table}</section>'
     )
@@ -447,12 +496,14 @@ def _kpi_tile(kpi: KpiResult) -> str:
         sample += f", needs {theme.fmt_count(kpi.min_sample)}"
     return (
         f'<article class="tile v-{_e(kpi.verdict)}" data-kpi="{_e(kpi.id)}">'
-        f"<p><strong>{_e(kpi.id)}</strong> {_badge(kpi.verdict)}{_provisional(kpi.provisional)}</p>"
+        f'<p class="tile-head"><strong>{_e(kpi.id)}</strong>'
+        f'<span class="marks">{_badge(kpi.verdict)}{_provisional(kpi.provisional)}</span></p>'
         f'<p class="muted">{_e(theme.metric_label(kpi.metric))}</p>'
         f'<p class="value">{_e(theme.fmt_metric(kpi.metric, kpi.value))}</p>'
         f"<p>target {_e(_kpi_target(kpi))}</p>"
-        f'<p class="muted">95% interval {_e(theme.fmt_metric_interval(kpi.metric, kpi.interval))}'
-        f" · {_e(sample)}</p>"
+        f'<p class="muted stats"><span>95% interval <span class="nowrap">'
+        f"{_e(theme.fmt_metric_interval(kpi.metric, kpi.interval))}</span></span>"
+        f'<span class="nowrap">{_e(sample)}</span></p>'
         + "".join(f'<span class="flag">{_e(flag)}</span>' for flag in flags)
         + "</article>"
     )
@@ -488,8 +539,10 @@ def _metrics_table(report: LaunchReport) -> str:
         f"{sticky.full_days} full days</td><td>{_e(theme.fmt_interval(sticky.interval))}</td></tr>"
     )
     return (
-        "<table><thead><tr><th>Metric</th><th class=num>Value</th><th class=num>Counts</th>"
-        "<th>95% interval</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        '<div class="scroll"><table><thead><tr><th>Metric</th><th class=num>Value</th>'
+        "<th class=num>Counts</th><th>95% interval</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table></div>"
     )
 
 
@@ -497,14 +550,15 @@ def _history_table(history: Sequence[HistoryEntry]) -> str:
     if not history:
         return '<p class="muted">No changes since the KPIs were first set.</p>'
     rows = "".join(
-        f"<tr><td>{_e(theme.fmt_datetime(entry.at))}</td><td>{_e(entry.by)}</td>"
-        f"<td>{_e(entry.kind)}</td><td>{_e(entry.summary)}</td>"
-        f"<td>{_e(entry.reason or theme.DASH)}</td></tr>"
+        f'<tr><td data-label="When">{_e(theme.fmt_datetime(entry.at))}</td>'
+        f'<td data-label="Who">{_e(entry.by)}</td><td data-label="Kind">{_e(entry.kind)}</td>'
+        f'<td data-label="Change">{_e(entry.summary)}</td>'
+        f'<td data-label="Why">{_e(entry.reason or theme.DASH)}</td></tr>'
         for entry in history
     )
     return (
-        "<table><thead><tr><th>When</th><th>Who</th><th>Kind</th><th>Change</th><th>Why</th>"
-        f"</tr></thead><tbody>{rows}</tbody></table>"
+        '<div class="scroll"><table class="stack"><thead><tr><th>When</th><th>Who</th><th>Kind</th>'
+        f"<th>Change</th><th>Why</th></tr></thead><tbody>{rows}</tbody></table></div>"
     )
 
 
@@ -572,7 +626,7 @@ def scorecard_page(ctx: ScorecardContext) -> str:
     )
     charts = {
         "funnel": figures.funnel_chart(report.funnel),
-        "adoption": figures.adoption_timeline_chart(report.timeline),
+        "adoption": figures.adoption_timeline_chart(report.timeline, start=window.start),
         "channels": figures.channels_chart(report.channels, active=report.counts.active),
         "segments": figures.segments_chart(
             report.segments,
@@ -659,7 +713,10 @@ def _review_section(section: ReviewSection, index: int) -> str:
         if new_warnings
         else '<p class="muted">No new warnings.</p>'
     )
-    chart = _figure_html(figures.adoption_timeline_chart(report.timeline, height=320), div_id)
+    chart = _figure_html(
+        figures.adoption_timeline_chart(report.timeline, start=report.window.start, height=320),
+        div_id,
+    )
     changed = (
         ' <span class="flag">new this week</span>'
         if section.previous is None
@@ -694,7 +751,7 @@ def review_page(
     parts = [_review_section(section, index) for index, section in enumerate(ordered)]
     body = (
         f"<h1>Weekly review: {_e(week)}</h1>"
-        f'<p class="muted">{len(ordered)} live launches · '
+        f'<p class="muted">{_plural(len(ordered), "live launch", "live launches")} · '
         f'<a href="{_e(json_url or links.launches_json)}">JSON</a></p>'
         + ("".join(parts) or '<p class="muted">No live launches this week.</p>')
     )

@@ -460,14 +460,6 @@ def test_wrong_key_shows_an_error_on_the_login_form(browser: Browser, service: S
         context.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: no page declares an icon and the service has no /favicon.ico route, so every "
-        "browser's first visit logs 'Failed to load resource: ... 404 (Not Found)' for "
-        "/favicon.ico as a console error (dashboards/pages.py _document, app/routes/pages.py)"
-    ),
-)
 def test_pages_have_a_favicon(browser: Browser, service: Service) -> None:
     context = new_context(browser)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
 
 import plotly
 from plotly.offline import get_plotlyjs
@@ -24,10 +25,12 @@ from pipelines.report_models import Channel, LaunchReport, Segments
 from tests.test_figures import (
     AS_OF,
     DROP_SUMMARY,
+    LAUNCHED,
     build_empty_report,
     build_kpis,
     build_report,
     build_segments,
+    build_window,
     rate,
     segment_row,
 )
@@ -121,6 +124,33 @@ def test_scorecard_verdict_and_kpi_tiles() -> None:
     assert page.count('<span class="provisional">provisional</span>') == 4
 
 
+def test_kpi_tiles_wrap_in_whole_groups() -> None:
+    """A narrow tile breaks between the interval and the sample size, never inside either
+    and never leaving a line that starts with a separator; the badge and its provisional
+    mark wrap together under the KPI id."""
+    page = scorecard()
+    tile = re.search(r'<article class="tile v-missed" data-kpi="adoption">.*?</article>', page)
+    assert tile, "adoption tile"
+    html = tile.group(0)
+    assert (
+        '<p class="tile-head"><strong>adoption</strong><span class="marks">'
+        '<span class="badge v-missed">Missed</span> <span class="provisional">provisional'
+        "</span></span></p>"
+    ) in html
+    interval = theme.fmt_interval(build_kpis()[0].interval)
+    assert (
+        f'<p class="muted stats"><span>95% interval <span class="nowrap">{interval}</span>'
+        '</span><span class="nowrap">n = 2,000</span></p>'
+    ) in html
+    assert "· n =" not in page
+    css = page[page.index("<style>") : page.index("</style>")]
+    assert ".nowrap{white-space:nowrap}" in css
+    assert ".tile .tile-head{display:flex;flex-wrap:wrap;" in css
+    assert ".tile .stats{display:flex;flex-wrap:wrap;" in css
+    assert ".marks{display:inline-flex;flex-wrap:wrap;" in css
+    assert "white-space:nowrap}" in css[css.index(".provisional{") :]
+
+
 def test_scorecard_embeds_every_figure_with_local_plotly() -> None:
     page = scorecard(static_prefix="/static/")
     for div_id in FIGURE_IDS.values():
@@ -136,12 +166,17 @@ def test_scorecard_sections_in_words() -> None:
     page = scorecard()
     assert f'<p class="drop">{DROP_SUMMARY}</p>' in page
     assert "Association, not an effect: adopters may differ" in page
+    # Each sentence once, as page text: the figures no longer repeat them as annotations.
+    assert page.count(DROP_SUMMARY) == 1
+    assert page.count("Association, not an effect") == 1
     assert '<a href="/api/launches/onboarding-checklist/report">JSON</a>' in page
     assert '<a href="/">Portfolio</a>' in page and '<a href="/review">Weekly review</a>' in page
     assert "No events from the iOS app since 2025-03-19" in page
     assert "2025-03-10 16:30 UTC" in page
     assert "notice-to-try: target 15.0% -&gt; 12.0%" in page
     assert "Banner slot cut to half the audience" in page
+    assert '<div class="scroll"><table class="stack"><thead><tr><th>When</th>' in page
+    assert '<td data-label="Why">Banner slot cut to half the audience</td>' in page
     assert "48 of 2,000 active users" in page
 
 
@@ -226,6 +261,41 @@ def test_portfolio_rows_and_changes() -> None:
     assert "<script" not in page
 
 
+def test_portfolio_closed_window_reads_as_closed() -> None:
+    """A launch 66 days after its 28-day window opened is on day 28 of 28, closed 38 days
+    ago: never "66 of 28"."""
+    done = build_report(window=build_window(as_of=LAUNCHED + timedelta(days=66)), provisional=False)
+    rows = [
+        PortfolioRow(report=done, days_since_launch=66, scorecard_url="/l/a"),
+        PortfolioRow(report=done, days_since_launch=29, scorecard_url="/l/b"),
+        PortfolioRow(report=done, days_since_launch=28, scorecard_url="/l/c"),
+        PortfolioRow(report=build_report(), days_since_launch=18, scorecard_url="/l/d"),
+    ]
+    page = pages.portfolio_page(rows, generated_at=NOW)
+    cells = re.findall(r'<td class="num" data-label="Day of window">(.*?)</td>', page)
+    assert cells == [
+        '28 <span class="muted">of 28</span><div class="muted">closed 38 days ago</div>',
+        '28 <span class="muted">of 28</span><div class="muted">closed 1 day ago</div>',
+        '28 <span class="muted">of 28</span><div class="muted">closed today</div>',
+        '18 <span class="muted">of 28</span>',
+    ]
+    assert "66" not in "".join(cells)
+    assert "<th class=num>Day of window</th>" in page
+
+
+def test_portfolio_stacks_on_a_phone() -> None:
+    page = pages.portfolio_page(
+        [PortfolioRow(report=build_report(), days_since_launch=18, scorecard_url="/l/x")],
+        generated_at=NOW,
+    )
+    assert '<div class="scroll"><table class="stack">' in page
+    for label in ["Owner", "Day of window", "KPIs", "Verdict", "Since last week"]:
+        assert f'data-label="{label}"' in page
+    assert "@media (max-width:640px){" in page
+    assert "table.stack thead{display:none}" in page
+    assert "table.stack td[data-label]::before{content:attr(data-label);" in page
+
+
 def test_portfolio_unchanged_empty_and_hostile() -> None:
     current = build_report()
     unchanged = PortfolioRow(
@@ -301,6 +371,19 @@ def test_review_page() -> None:
     assert page.count('<script src="/static/plotly.min.js"></script>') == 1
 
 
+def test_counts_agree_with_their_nouns() -> None:
+    one = review_sections()[:1]
+    assert '<p class="muted">1 live launch · ' in pages.review_page("2025-W12", one)
+    assert '<p class="muted">4 live launches · ' in pages.review_page("2025-W12", review_sections())
+    assert '<p class="muted">0 live launches · ' in pages.review_page("2025-W12", [])
+    row = PortfolioRow(report=build_report(), days_since_launch=18, scorecard_url="/l/x")
+    assert '<p class="muted">1 launch · ' in pages.portfolio_page([row], generated_at=NOW)
+    assert '<p class="muted">2 launches · ' in pages.portfolio_page([row, row], generated_at=NOW)
+    single = build_report(kpis=build_kpis()[:1])
+    assert "1 KPI: 1 missed" in scorecard(report=single)
+    assert "3 KPIs: 1 missed, 2 inconclusive" in scorecard()
+
+
 def test_review_page_self_contained_inlines_plotly() -> None:
     page = pages.review_page("2025-W12", review_sections(), self_contained=True)
     assert "<script src=" not in page
@@ -367,6 +450,31 @@ def test_login_page() -> None:
     assert f'<p class="error" role="alert">{HOSTILE_ESCAPED}</p>' in page
     assert '<input type="hidden" name="next" value="/launches/x&quot;&gt;&lt;b&gt;">' in page
     assert HOSTILE not in page
+
+
+def test_every_page_declares_an_inline_icon() -> None:
+    """Browsers ask for /favicon.ico (a 404 and a console error) unless the page names an
+    icon; this one is an inline SVG, so it costs no request either."""
+    row = PortfolioRow(report=build_report(), days_since_launch=18, scorecard_url="/l/x")
+    documents = [
+        pages.portfolio_page([row], generated_at=NOW),
+        scorecard(),
+        pages.review_page("2025-W12", review_sections()),
+        pages.login_page(None),
+    ]
+    for page in documents:
+        links = re.findall(r'<link rel="icon"[^>]*>', page)
+        assert links == [f'<link rel="icon" type="image/svg+xml" href="{pages.FAVICON_HREF}">']
+        head = page[: page.index("</head>")]
+        assert links[0] in head
+    href = pages.FAVICON_HREF
+    assert href.startswith("data:image/svg+xml,")
+    payload = href.removeprefix("data:image/svg+xml,")
+    # Percent-encoded whole: nothing that could end the attribute or start a fragment.
+    assert not set(payload) & set("\"'<> #")
+    svg = unquote(payload)
+    assert svg.startswith("<svg xmlns='http://www.w3.org/2000/svg'") and svg.endswith("</svg>")
+    assert theme.BLUE in svg
 
 
 def test_theme_colours_reach_the_page_css() -> None:

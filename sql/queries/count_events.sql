@@ -1,2 +1,2 @@
--- How many events are stored.
-select count(*) as events from events
+-- Backup and restore: how many rows events holds.
+select count(*) from events

@@ -1,0 +1,2 @@
+-- Backup and restore: how many rows rejected_events holds.
+select count(*) from rejected_events
