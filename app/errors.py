@@ -45,5 +45,13 @@ class UnsupportedEncoding(LandedError):
     code = "unsupported_encoding"
 
 
+class RateLimited(LandedError):
+    code = "rate_limited"
+
+    def __init__(self, message: str, detail: str = "", *, retry_after: int) -> None:
+        super().__init__(message, detail)
+        self.retry_after = retry_after
+
+
 class StorageUnavailable(LandedError):
     code = "storage_unavailable"

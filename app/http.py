@@ -21,6 +21,7 @@ from app.errors import (
     LandedError,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     StorageUnavailable,
     Unauthorized,
     UnsupportedEncoding,
@@ -34,6 +35,7 @@ STATUS = {
     Conflict: 409,
     PayloadTooLarge: 413,
     UnsupportedEncoding: 415,
+    RateLimited: 429,
     StorageUnavailable: 503,
 }
 
@@ -59,6 +61,8 @@ def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
         headers = {"Retry-After": str(retry_after_seconds)} if status == 503 else None
         if isinstance(error, Unauthorized):
             headers = {"WWW-Authenticate": 'Basic realm="landed"'}
+        if isinstance(error, RateLimited):
+            headers = {"Retry-After": str(error.retry_after)}
         return JSONResponse(
             error_body(error.code, error.message, error.detail), status_code=status, headers=headers
         )

@@ -17,6 +17,12 @@ import orjson
 
 EVENT_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
 MAX_FUTURE = timedelta(hours=23)
+# Limits on what a client controls inside an event (each breach rejects that event only).
+MAX_ID_LENGTH = 1024
+MAX_NAME_LENGTH = 1024
+MAX_DEPTH = 16
+MAX_KEYS = 1000
+MAX_STRING_LENGTH = 65_536
 
 # Column order of the events table (sql/schema/001_create_events.sql).
 EVENT_COLUMNS = (
@@ -104,6 +110,8 @@ def _text_id(value: Any, field_name: str) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
+        if len(value) > MAX_ID_LENGTH:
+            raise EventError("field_too_long", f"{field_name} is longer than {MAX_ID_LENGTH} characters")
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
@@ -115,7 +123,24 @@ def _object(value: Any, field_name: str) -> dict[str, Any] | None:
         return None
     if not isinstance(value, dict):
         raise EventError("invalid_field", f"{field_name} must be a JSON object")
+    _check_shape(value, field_name, 1)
     return value
+
+
+def _check_shape(value: Any, where: str, depth: int) -> None:
+    """Depth, key count and string length limits, walked only where there is nesting or text
+    long enough to matter, since most properties are a few flat values."""
+    if depth > MAX_DEPTH:
+        raise EventError("too_deep", f"{where} nests deeper than {MAX_DEPTH} levels")
+    items = value.items() if isinstance(value, dict) else enumerate(value)
+    if len(value) > MAX_KEYS:
+        raise EventError("too_many_keys", f"{where} has more than {MAX_KEYS} entries")
+    for key, item in items:
+        if isinstance(item, str):
+            if len(item) > MAX_STRING_LENGTH:
+                raise EventError("field_too_long", f"{where}.{key} is longer than {MAX_STRING_LENGTH} characters")
+        elif isinstance(item, dict | list):
+            _check_shape(item, f"{where}.{key}", depth + 1)
 
 
 def _json(value: dict[str, Any] | None) -> str | None:
@@ -168,6 +193,8 @@ def segment_row(
         raise EventError("missing_event", "a track event needs a non-empty event name")
     if name is not None and not isinstance(name, str):
         raise EventError("invalid_field", "event and name must be strings")
+    if name is not None and len(name) > MAX_NAME_LENGTH:
+        raise EventError("field_too_long", f"the event name is longer than {MAX_NAME_LENGTH} characters")
     properties = _object(event.get("properties"), "properties")
     context = _object(event.get("context"), "context")
     traits = _object(event.get("traits"), "traits")

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.http import install_error_handlers
+from app.ratelimit import RateLimiter
 from app.reports import ReportService
 from app.routes import ingest, launches, pages, reports
 from app.settings import Settings
@@ -37,6 +38,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_events_per_second, settings.rate_limit_burst_events)
     if storage is not None:
         app.state.storage = storage
     install_error_handlers(app, retry_after_seconds=settings.retry_after_seconds)

@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     commit_max_events: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         default=50_000, description="Most events one group commit may gather from waiting requests."
     )
+    max_batch_events: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=10_000, description="Most events one request may carry (413 above)."
+    )
+    rate_limit_events_per_second: Annotated[float, Field(ge=0)] = Field(
+        default=100_000, description="Events per second each write key may send (429 above); 0 turns it off."
+    )
+    rate_limit_burst_events: Annotated[float, Field(ge=0)] = Field(
+        default=200_000, description="Events a write key may send at once before the rate applies."
+    )
     retry_after_seconds: Annotated[int, Field(ge=1, le=3600)] = Field(
         default=5, description="Retry-After sent with 503 when storage is unavailable."
     )

@@ -14,9 +14,10 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
-from app.errors import InvalidInput
+from app.errors import InvalidInput, PayloadTooLarge, RateLimited
 from app.http import key_from_headers, parse_json, read_body
 from app.ingest import EventError, now_utc, parse_events, parse_time
+from app.ratelimit import RateLimiter
 from app.settings import Settings
 from app.storage import Storage
 
@@ -55,6 +56,19 @@ async def _ingest(request: Request, *, api: str, kind: str) -> Response:
     events, batch_sent_at, default_type = _events_of(payload, api=api, kind=kind)
     if not events:
         raise InvalidInput("the batch is empty", "send at least one event", code="empty_batch")
+    if len(events) > settings.max_batch_events:
+        raise PayloadTooLarge(
+            f"the batch has {len(events)} events; the limit is {settings.max_batch_events}",
+            "send smaller batches",
+        )
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.retry_after(key.key_id, len(events))
+    if wait is not None:
+        raise RateLimited(
+            f"write key {key.name!r} is over its rate limit",
+            f"{limiter.rate:g} events/s with bursts of {limiter.burst:g}; retry in {wait} s",
+            retry_after=wait,
+        )
     parsed = parse_events(
         events,
         source=key.key_id,
