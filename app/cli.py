@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -61,13 +62,19 @@ def cmd_import(args: argparse.Namespace) -> int:
             if not match:
                 raise LandedError(f"no write key named {args.source!r}; see `landed keys list`")
             source = match[0].key_id
-        bars: dict[Path, tqdm[None]] = {}
+        bars: dict[Path, tqdm[Any]] = {}
 
         def progress(path: Path, units: int) -> None:
             if path not in bars:
                 total = progress_total(path) or None
-                bars[path] = tqdm(total=total, desc=path.name, unit="B" if path.suffix != ".parquet" else " rows",
-                                  unit_scale=True, disable=args.quiet, file=sys.stderr)
+                bars[path] = tqdm(
+                    total=total,
+                    desc=path.name,
+                    unit="B" if path.suffix != ".parquet" else " rows",
+                    unit_scale=True,
+                    disable=args.quiet,
+                    file=sys.stderr,
+                )
             bars[path].update(units)
 
         summary = import_files(
@@ -97,8 +104,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
             print(f"{'id':<14}{'name':<20}{'scope':<8}{'created (UTC)':<21}revoked")
             for key in storage.list_keys():
                 revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
-                print(f"{key.key_id:<14}{key.name:<20}{key.scope:<8}"
-                      f"{key.created_at.isoformat(timespec='seconds'):<21}{revoked}")
+                print(
+                    f"{key.key_id:<14}{key.name:<20}{key.scope:<8}"
+                    f"{key.created_at.isoformat(timespec='seconds'):<21}{revoked}"
+                )
         else:
             for key_id in storage.revoke_key(args.key):
                 print(f"revoked key {key_id}")
@@ -136,7 +145,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
                 try:
                     data = yaml.safe_load(path.read_text(encoding="utf-8"))
                     spec = launches.parse_spec(data)
-                    _, result = launches.put_launch(storage, spec, by=args.by or getpass.getuser(), now=now_utc())
+                    _, result = launches.put_launch(
+                        storage, spec, by=args.by or getpass.getuser(), now=now_utc()
+                    )
                     print(f"{path}: {spec.key} {result}")
                 except yaml.YAMLError as error:
                     failures += 1
@@ -146,7 +157,10 @@ def cmd_launch(args: argparse.Namespace) -> int:
                     print(f"{path}: cannot read the file as UTF-8 text: {error}", file=sys.stderr)
                 except LandedError as error:
                     failures += 1
-                    print(f"{path}: {error.message}" + (f" ({error.detail})" if error.detail else ""), file=sys.stderr)
+                    print(
+                        f"{path}: {error.message}" + (f" ({error.detail})" if error.detail else ""),
+                        file=sys.stderr,
+                    )
             return 1 if failures else 0
         if args.launch_command == "list":
             now = now_utc()
@@ -154,12 +168,17 @@ def cmd_launch(args: argparse.Namespace) -> int:
             for state in launches.list_launches(storage):
                 spec = state.spec
                 days = (now - state.launched_at).days
-                print(f"{spec.key:<24}{state.launched_at.isoformat(timespec='minutes'):<22}"
-                      f"{days:<6}{'yes' if state.is_locked(now) else 'no':<6}{len(spec.kpis):<6}{spec.owner}")
+                print(
+                    f"{spec.key:<24}{state.launched_at.isoformat(timespec='minutes'):<22}"
+                    f"{days:<6}{'yes' if state.is_locked(now) else 'no':<6}{len(spec.kpis):<6}{spec.owner}"
+                )
             return 0
         if args.launch_command == "show":
             state = launches.load_launch(storage, args.key)
-            print(yaml.safe_dump(state.spec.model_dump(mode="json"), sort_keys=False, allow_unicode=True), end="")
+            print(
+                yaml.safe_dump(state.spec.model_dump(mode="json"), sort_keys=False, allow_unicode=True),
+                end="",
+            )
             print("# history")
             for item in launches.history(state):
                 reason = f" ({item.reason})" if item.reason else ""
@@ -221,13 +240,22 @@ def cmd_check(args: argparse.Namespace) -> int:
         readiness = ReportService(storage).readiness(args.key, as_of=_as_of(args.as_of))
     finally:
         storage.close()
-    print(f"{readiness.launch_key}: {'live' if readiness.live else 'not live yet'}; as of {readiness.as_of:%Y-%m-%d %H:%M}Z")
+    print(
+        f"{readiness.launch_key}: {'live' if readiness.live else 'not live yet'}; "
+        f"as of {readiness.as_of:%Y-%m-%d %H:%M}Z"
+    )
     print(f"{'signal':<10}{'events 7d':>10}{'users 7d':>10}  {'last seen (UTC)':<18}matcher")
     for check in readiness.matchers:
         last = f"{check.last_seen_at:%Y-%m-%d %H:%M}" if check.last_seen_at else "never"
-        print(f"{check.signal:<10}{check.events_7d:>10,}{check.users_7d:>10,}  {last:<18}{describe_matcher(check.matcher)}")
+        print(
+            f"{check.signal:<10}{check.events_7d:>10,}{check.users_7d:>10,}  {last:<18}"
+            f"{describe_matcher(check.matcher)}"
+        )
     if readiness.expected_active is not None:
-        print(f"\nExpected active audience over the window, from recent traffic: about {readiness.expected_active:,} users")
+        print(
+            "\nExpected active audience over the window, from recent traffic: "
+            f"about {readiness.expected_active:,} users"
+        )
         for kpi in readiness.kpis:
             print(f"  {kpi.message}")
     if readiness.warnings:
@@ -335,7 +363,9 @@ Press Ctrl+C to stop. The demo database is {db_file}; it is rebuilt on every `ma
         flush=True,
     )
     try:
-        uvicorn.run(create_app(settings, storage), host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(
+            create_app(settings, storage), host=settings.host, port=settings.port, log_level="warning"
+        )
     finally:
         storage.close()
     return 0
@@ -364,8 +394,12 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     create = with_db(keys_sub.add_parser("create", help="create a key and print it once"))
     create.add_argument("--name", required=True, help="what the key is for, e.g. web, ios, dashboards")
-    create.add_argument("--scope", choices=SCOPES, default="write",
-                        help="write: send events; read: reports and dashboards; admin: launches and keys")
+    create.add_argument(
+        "--scope",
+        choices=SCOPES,
+        default="write",
+        help="write: send events; read: reports and dashboards; admin: launches and keys",
+    )
     with_db(keys_sub.add_parser("list", help="list keys (never their secrets)"))
     revoke = with_db(keys_sub.add_parser("revoke", help="revoke a key by id or name"))
     revoke.add_argument("key", metavar="KEY_ID_OR_NAME")
@@ -373,7 +407,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     launch = sub.add_parser("launch", help="define launches from spec files, list, show and amend them")
     launch_sub = launch.add_subparsers(dest="launch_command", required=True, metavar="ACTION")
-    apply = with_db(launch_sub.add_parser("apply", help="create or update launches from YAML/JSON files or folders"))
+    apply = with_db(
+        launch_sub.add_parser("apply", help="create or update launches from YAML/JSON files or folders")
+    )
     apply.add_argument("targets", nargs="+", metavar="FILE_OR_DIR")
     apply.add_argument("--by", help="who records the change (default: your user name)")
     with_db(launch_sub.add_parser("list", help="list launches"))
@@ -381,7 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("key")
     amend = with_db(launch_sub.add_parser("amend", help="change a KPI after launch, with a reason"))
     amend.add_argument("key")
-    amend.add_argument("--kpi", required=True, help="the KPI id (a new id adds a KPI, flagged set after launch)")
+    amend.add_argument(
+        "--kpi", required=True, help="the KPI id (a new id adds a KPI, flagged set after launch)"
+    )
     amend.add_argument("--reason", required=True, help="why the KPI changes after launch")
     amend.add_argument("--target", type=float)
     amend.add_argument("--min-sample", dest="min_sample", type=int)
@@ -389,7 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
     amend.add_argument("--metric", help="for a new KPI")
     amend.add_argument("--comparator", choices=[">=", "<="], help="for a new KPI")
     amend.add_argument("--by", help="who asks (default: your user name)")
-    check = with_db(launch_sub.add_parser("check", help="readiness: do the matchers match events? can KPIs be judged?"))
+    check = with_db(
+        launch_sub.add_parser("check", help="readiness: do the matchers match events? can KPIs be judged?")
+    )
     check.add_argument("key")
     check.add_argument("--as-of", dest="as_of", help="check as of this ISO time (default now)")
     check.set_defaults(func=cmd_check)
@@ -402,7 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=["json", "md"], default="json")
     report.set_defaults(func=cmd_report)
 
-    review = with_db(sub.add_parser("review", help="the weekly review as one self-contained HTML file or Markdown"))
+    review = with_db(
+        sub.add_parser("review", help="the weekly review as one self-contained HTML file or Markdown")
+    )
     review.add_argument("--week", help="ISO week such as 2026-W47 (default: this week)")
     review.add_argument("--out", help="write to this file (default: print)")
     review.add_argument("--format", choices=["html", "md"], default="html")

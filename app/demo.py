@@ -61,15 +61,23 @@ def shift_events(source: Path, target: Path, shift: timedelta) -> None:
 
 
 def _shift_spec(data: dict[str, Any], shift: timedelta) -> dict[str, Any]:
-    data["launched_at"] = _parse(str(data["launched_at"]) if not isinstance(data["launched_at"], datetime)
-                                 else data["launched_at"].isoformat()) + shift
+    data["launched_at"] = (
+        _parse(
+            str(data["launched_at"])
+            if not isinstance(data["launched_at"], datetime)
+            else data["launched_at"].isoformat()
+        )
+        + shift
+    )
     for note in data.get("announcements", []):
         at = note["at"]
         note["at"] = (at if isinstance(at, datetime) else _parse(str(at))).astimezone(UTC) + shift
     return data
 
 
-def load_sample(storage: Storage, *, today: datetime, sample_dir: Path = SAMPLE_DIR, max_event_bytes: int = 1 << 20) -> DemoLoad:
+def load_sample(
+    storage: Storage, *, today: datetime, sample_dir: Path = SAMPLE_DIR, max_event_bytes: int = 1 << 20
+) -> DemoLoad:
     """Keys, events and launches of the sample, as if the data ended today."""
     shift = sample_shift(sample_dir, today)
     _, write_key = storage.create_key("demo-app", "write")
@@ -93,7 +101,9 @@ def load_sample(storage: Storage, *, today: datetime, sample_dir: Path = SAMPLE_
                 author=change["by"],
                 kpis=[KpiChange.model_validate({"id": change["kpi"], change["field"]: change["new"]})],
             )
-            launches.amend_launch(storage, spec.key, request, by=change["by"], now=_naive(_parse(change["at"]) + shift))
+            launches.amend_launch(
+                storage, spec.key, request, by=change["by"], now=_naive(_parse(change["at"]) + shift)
+            )
         keys.append(spec.key)
     return DemoLoad(write_key, read_key, admin_key, shift, summary, keys)
 

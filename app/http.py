@@ -47,7 +47,7 @@ def error_body(code: str, message: str, detail: str = "") -> dict[str, str]:
 def status_of(error: LandedError) -> int:
     for cls in type(error).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 500
 
 
@@ -74,9 +74,7 @@ def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
             where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
             problems.append(f"{where}: {item.get('msg', 'invalid')}")
         first = problems[0] if problems else "invalid request"
-        return JSONResponse(
-            error_body("invalid_input", first, "; ".join(problems)), status_code=422
-        )
+        return JSONResponse(error_body("invalid_input", first, "; ".join(problems)), status_code=422)
 
     async def http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)

@@ -4,7 +4,6 @@ the same validation, dedupe and writer as the HTTP API, in chunks, reporting pro
 from __future__ import annotations
 
 import gzip
-import io
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,11 +38,10 @@ def _is_posthog(event: Any) -> bool:
 
 
 def _ndjson_chunks(path: Path) -> Iterator[tuple[list[Any], list[Rejected], int]]:
-    opener: Callable[[Path], IO[bytes]] = (
-        (lambda p: gzip.open(p, "rb")) if path.suffix == ".gz" else (lambda p: open(p, "rb"))
+    raw: IO[bytes] = (
+        gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")  # type: ignore[assignment]  # noqa: SIM115
     )
-    with opener(path) as raw:
-        stream = io.BufferedReader(raw) if not isinstance(raw, io.BufferedReader) else raw
+    with raw as stream:
         events: list[Any] = []
         bad: list[Rejected] = []
         consumed = 0
@@ -54,7 +52,11 @@ def _ndjson_chunks(path: Path) -> Iterator[tuple[list[Any], list[Rejected], int]
             try:
                 events.append(orjson.loads(line))
             except orjson.JSONDecodeError as error:
-                bad.append(Rejected("malformed_json", f"line {number}: {error}", line[:2000].decode(errors="replace")))
+                bad.append(
+                    Rejected(
+                        "malformed_json", f"line {number}: {error}", line[:2000].decode(errors="replace")
+                    )
+                )
             if len(events) + len(bad) >= CHUNK_EVENTS:
                 yield events, bad, consumed
                 events, bad, consumed = [], [], 0
@@ -133,5 +135,3 @@ def import_files(
             if on_progress is not None:
                 on_progress(path, units)
     return summary
-
-

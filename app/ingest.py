@@ -138,7 +138,9 @@ def _check_shape(value: Any, where: str, depth: int) -> None:
     for key, item in items:
         if isinstance(item, str):
             if len(item) > MAX_STRING_LENGTH:
-                raise EventError("field_too_long", f"{where}.{key} is longer than {MAX_STRING_LENGTH} characters")
+                raise EventError(
+                    "field_too_long", f"{where}.{key} is longer than {MAX_STRING_LENGTH} characters"
+                )
         elif isinstance(item, dict | list):
             _check_shape(item, f"{where}.{key}", depth + 1)
 
@@ -318,9 +320,25 @@ def parse_events(
                 )
             parsed.rows.append(row)
         except EventError as error:
-            payload = orjson.dumps(raw).decode() if _serialisable(raw) else repr(raw)
+            kept = _without_secrets(raw)
+            payload = orjson.dumps(kept).decode() if _serialisable(kept) else repr(kept)
             parsed.rejected.append(Rejected(error.reason, error.detail, payload))
     return parsed
+
+
+_SECRET_FIELDS = ("writeKey", "api_key", "token")
+
+
+def _without_secrets(event: Any) -> Any:
+    """The raw event as kept for diagnosis, minus any write key it carried (Segment writeKey,
+    PostHog api_key/token, posthog-js properties.token): keys are stored hashed only."""
+    if not isinstance(event, dict):
+        return event
+    cleaned = {k: v for k, v in event.items() if k not in _SECRET_FIELDS}
+    properties = cleaned.get("properties")
+    if isinstance(properties, dict) and "token" in properties:
+        cleaned["properties"] = {k: v for k, v in properties.items() if k != "token"}
+    return cleaned
 
 
 def _serialisable(value: Any) -> bool:

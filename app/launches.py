@@ -153,7 +153,8 @@ def describe(error: ValidationError) -> str:
 
 def load_launch(storage: Storage, key: str) -> LaunchState:
     versions = [
-        Version(v, LaunchSpec.model_validate_json(spec), at, by) for v, spec, at, by in storage.launch_versions(key)
+        Version(v, LaunchSpec.model_validate_json(spec), at, by)
+        for v, spec, at, by in storage.launch_versions(key)
     ]
     if not versions:
         raise NotFound(f"no launch with key {key!r}", "see GET /api/launches for the list")
@@ -172,7 +173,9 @@ def list_launches(storage: Storage) -> list[LaunchState]:
     return [load_launch(storage, key) for key in storage.launch_keys()]
 
 
-def put_launch(storage: Storage, spec: LaunchSpec, *, by: str, now: datetime, key: str | None = None) -> tuple[LaunchState, str]:
+def put_launch(
+    storage: Storage, spec: LaunchSpec, *, by: str, now: datetime, key: str | None = None
+) -> tuple[LaunchState, str]:
     """Creates or replaces a launch; returns the state and what happened: created, updated or
     unchanged. After launch only descriptive fields (name, owner, description, channel
     property, announcements) may change."""
@@ -218,7 +221,9 @@ def delete_launch(storage: Storage, key: str, *, now: datetime) -> None:
     _write(storage, key, state.latest.version, by="", now=now, delete=True)
 
 
-def amend_launch(storage: Storage, key: str, request: AmendmentRequest, *, by: str, now: datetime) -> LaunchState:
+def amend_launch(
+    storage: Storage, key: str, request: AmendmentRequest, *, by: str, now: datetime
+) -> LaunchState:
     """Records KPI changes after launch; every changed field is kept with old and new value."""
     state = load_launch(storage, key)
     if not state.is_locked(now):
@@ -255,7 +260,8 @@ def amend_launch(storage: Storage, key: str, request: AmendmentRequest, *, by: s
             if change.metric is None or change.comparator is None or change.target is None:
                 raise InvalidInput(
                     f"no KPI {change.id!r} to amend",
-                    f"existing KPIs: {', '.join(kpis) or 'none'}; a new KPI needs metric, comparator and target",
+                    f"existing KPIs: {', '.join(kpis) or 'none'}; "
+                    "a new KPI needs metric, comparator and target",
                 )
             new = _valid_kpi(change.model_dump(exclude_none=True), change.id)
             rows.append(_row(next_id, change.id, "kpi", None, new.model_dump(mode="json")))
@@ -266,7 +272,9 @@ def amend_launch(storage: Storage, key: str, request: AmendmentRequest, *, by: s
         state.latest.spec.model_validate({**state.latest.spec.model_dump(), "kpis": list(kpis.values())})
     except ValidationError as error:
         raise InvalidInput("the amended launch is not valid", describe(error)) from None
-    stamped = [{**r, "amended_at": now, "amended_by": request.author or by, "reason": request.reason} for r in rows]
+    stamped = [
+        {**r, "amended_at": now, "amended_by": request.author or by, "reason": request.reason} for r in rows
+    ]
     _write(storage, key, state.latest.version, by=by, now=now, amendments=stamped)
     return load_launch(storage, key)
 
@@ -310,7 +318,9 @@ def _write(
             delete=delete,
         )
     except StaleLaunch:
-        raise Conflict(f"launch {key!r} changed meanwhile", "read it again and retry", code="launch_changed") from None
+        raise Conflict(
+            f"launch {key!r} changed meanwhile", "read it again and retry", code="launch_changed"
+        ) from None
 
 
 def _shown(metric: str, field: str, value: Any) -> str:
@@ -358,8 +368,15 @@ def history(state: LaunchState) -> list[HistoryItem]:
             )
         items.append(
             HistoryItem(
-                "amendment", a.amended_at, a.amended_by, summary, a.reason,
-                kpi_id=a.kpi_id, field=a.field, old_value=a.old_value, new_value=a.new_value,
+                "amendment",
+                a.amended_at,
+                a.amended_by,
+                summary,
+                a.reason,
+                kpi_id=a.kpi_id,
+                field=a.field,
+                old_value=a.old_value,
+                new_value=a.new_value,
             )
         )
     return sorted(items, key=lambda i: i.at)

@@ -38,7 +38,9 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.rate_limiter = RateLimiter(settings.rate_limit_events_per_second, settings.rate_limit_burst_events)
+    app.state.rate_limiter = RateLimiter(
+        settings.rate_limit_events_per_second, settings.rate_limit_burst_events
+    )
     if storage is not None:
         app.state.storage = storage
     install_error_handlers(app, retry_after_seconds=settings.retry_after_seconds)

@@ -14,8 +14,8 @@ from app.errors import InvalidInput
 from app.launches import LaunchState, naive_utc
 from app.storage import Storage
 from pipelines.launch import LaunchSpec
-from pipelines.report import ReportInputs, compute_report, signal_property_names, trait_names
 from pipelines.readiness import Readiness, check_matchers, kpi_resolutions
+from pipelines.report import ReportInputs, compute_report, signal_property_names, trait_names
 from pipelines.report_models import LaunchReport
 
 EPOCH = datetime(1970, 1, 1)
@@ -63,7 +63,12 @@ def report_inputs(storage: Storage, spec: LaunchSpec, as_of: datetime, segment: 
 
 def _empty_traits() -> pl.DataFrame:
     return pl.DataFrame(
-        schema={"user_id": pl.String, "occurred_at": pl.Datetime("us"), "trait": pl.String, "value": pl.String}
+        schema={
+            "user_id": pl.String,
+            "occurred_at": pl.Datetime("us"),
+            "trait": pl.String,
+            "value": pl.String,
+        }
     )
 
 
@@ -151,6 +156,8 @@ class ReportService:
         # The audience the window would hold had it started `days` days ago: the same audience
         # rules (identified users, traits as of the start) applied to recent traffic.
         start = as_of - timedelta(days=days)
-        recent = spec.model_copy(update={"launched_at": start.replace(tzinfo=UTC), "window_days": days, "kpis": []})
+        recent = spec.model_copy(
+            update={"launched_at": start.replace(tzinfo=UTC), "window_days": days, "kpis": []}
+        )
         inputs = report_inputs(self._storage, recent, as_of, None)
         return compute_report(inputs, launch=recent, kpis=[], as_of=as_of).counts.active

@@ -89,7 +89,9 @@ def scorecard_context(
     )
 
 
-def review_sections(storage: Storage, reports: ReportService, *, week: str, now: datetime) -> list[ReviewSection]:
+def review_sections(
+    storage: Storage, reports: ReportService, *, week: str, now: datetime
+) -> list[ReviewSection]:
     """One section per launch whose window overlaps the week, as of the week's end (or now)."""
     start, end = parse_week(week)
     as_of = min(end, now)
@@ -106,7 +108,9 @@ def review_sections(storage: Storage, reports: ReportService, *, week: str, now:
                 current=reports.report_for(state, as_of=as_of),
                 previous=reports.report_for(state, as_of=previous_as_of) if had_previous else None,
                 warnings=reports.readiness(spec.key, as_of=as_of).warnings,
-                previous_warnings=reports.readiness(spec.key, as_of=previous_as_of).warnings if had_previous else [],
+                previous_warnings=reports.readiness(spec.key, as_of=previous_as_of).warnings
+                if had_previous
+                else [],
                 scorecard_url=scorecard_url(spec.key),
             )
         )

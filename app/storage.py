@@ -8,6 +8,7 @@ Reads use their own cursors. Query text lives in `sql/`; values are always bound
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import queue
@@ -34,8 +35,14 @@ _KEY_PREFIX = {"write": "lw", "read": "lr", "admin": "la"}
 _TS = pa.timestamp("us")
 EVENTS_SCHEMA = pa.schema(
     [
-        (name, _TS if name in {"original_timestamp", "sent_at", "received_at", "occurred_at"}
-         else pa.bool_() if name == "is_clamped" else pa.string())
+        (
+            name,
+            _TS
+            if name in {"original_timestamp", "sent_at", "received_at", "occurred_at"}
+            else pa.bool_()
+            if name == "is_clamped"
+            else pa.string(),
+        )
         for name in EVENT_COLUMNS
     ]
 )
@@ -93,7 +100,7 @@ _STOP = object()
 
 def rows_table(rows: Sequence[EventRow]) -> pa.Table:
     """Event rows as an Arrow table in events-table column order."""
-    columns = list(zip(*rows, strict=True)) if rows else [[] for _ in EVENT_COLUMNS]
+    columns: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [[] for _ in EVENT_COLUMNS]
     return pa.Table.from_arrays(
         [pa.array(col, type=f.type) for col, f in zip(columns, EVENTS_SCHEMA, strict=True)],
         schema=EVENTS_SCHEMA,
@@ -202,10 +209,8 @@ class Writer:
             pass
         if self._reconnect is None:
             return
-        try:
+        with contextlib.suppress(duckdb.Error, StorageUnavailable):  # the next write tries again
             self._conn = self._reconnect()
-        except (duckdb.Error, StorageUnavailable):
-            pass  # still failing: the next write tries again
 
     def _write_group(self, group: list[_IngestJob]) -> None:
         try:
@@ -220,7 +225,7 @@ class Writer:
             for job in group:
                 job.future.set_exception(failure)
             return
-        except Exception as error:  # noqa: BLE001 - the writer thread must outlive any failure
+        except Exception as error:
             for job in group:
                 job.future.set_exception(error)
             return
@@ -232,10 +237,8 @@ class Writer:
 
 
 def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
-    try:
+    with contextlib.suppress(duckdb.Error):
         conn.rollback()
-    except duckdb.Error:
-        pass
 
 
 def write_ingest_group(
@@ -366,11 +369,8 @@ class Storage:
 
     def _reopen(self) -> duckdb.DuckDBPyConnection:
         """A new connection replacing an invalidated one; readers use it from now on."""
-        old = self._conn
-        try:
-            old.close()
-        except duckdb.Error:
-            pass
+        with contextlib.suppress(duckdb.Error):
+            self._conn.close()
         self._conn = self._connect()
         return self._conn
 
@@ -458,12 +458,16 @@ class Storage:
     def authenticate(self, secret: str | None, scopes: Iterable[str]) -> ApiKey:
         """The live key behind `secret` if its scope is one of `scopes`; Unauthorized otherwise."""
         if not secret:
-            raise Unauthorized("a key is required", "send it as HTTP Basic username, a Bearer token or writeKey")
+            raise Unauthorized(
+                "a key is required", "send it as HTTP Basic username, a Bearer token or writeKey"
+            )
         digest = hash_key(secret)
         with self._keys_lock:
             match = next((k for h, k in self._keys.items() if hmac.compare_digest(h, digest)), None)
         if match is None or match.revoked_at is not None:
-            raise Unauthorized("unknown or revoked key", "check the key, or create one with `landed keys create`")
+            raise Unauthorized(
+                "unknown or revoked key", "check the key, or create one with `landed keys create`"
+            )
         if match.scope not in scopes:
             raise Forbidden(
                 f"a {match.scope} key cannot do this",
@@ -481,9 +485,11 @@ class Storage:
         rows = self.cursor().execute(query("select_launch_versions"), {"launch_key": launch_key})
         return [(int(v), s, at, by) for v, s, at, by in rows.fetchall()]
 
-    def kpi_amendments(self, launch_key: str) -> list[tuple[int, str, str, str | None, str | None, datetime, str, str]]:
+    def kpi_amendments(
+        self, launch_key: str
+    ) -> list[tuple[int, str, str, str | None, str | None, datetime, str, str]]:
         rows = self.cursor().execute(query("select_kpi_amendments"), {"launch_key": launch_key})
-        return [tuple(r) for r in rows.fetchall()]  # type: ignore[misc]
+        return [tuple(r) for r in rows.fetchall()]
 
     def write_launch(
         self,
@@ -559,7 +565,11 @@ class Storage:
         """Every value of the named traits seen before `end`, per canonical user."""
         return self._arrow(
             "select_launch_traits",
-            {"end": end, "trait_names": trait_names, "trait_pointers": [json_pointer(t) for t in trait_names]},
+            {
+                "end": end,
+                "trait_names": trait_names,
+                "trait_pointers": [json_pointer(t) for t in trait_names],
+            },
         )
 
     def event_names(self, end: datetime) -> list[str]:

@@ -27,8 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     names = list(argv if argv is not None else sys.argv[1:]) or list(BENCHMARKS)
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
-        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}",
-              file=sys.stderr)
+        print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
         return 2
     # Other work on the machine skews every number here; the load average says how much.
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())

@@ -47,8 +47,16 @@ CLIENTS = 4
 TARGET_EVENTS_PER_SECOND = 50_000  # the bar set in the ingestion issue
 ROOT = Path(__file__).resolve().parent.parent
 EVENT_NAMES = (
-    "Report Exported", "Dashboard Viewed", "Feature Used", "Search", "Checkout Started",
-    "Invite Sent", "Filter Applied", "Comment Added", "File Uploaded", "Settings Changed",
+    "Report Exported",
+    "Dashboard Viewed",
+    "Feature Used",
+    "Search",
+    "Checkout Started",
+    "Invite Sent",
+    "Filter Applied",
+    "Comment Added",
+    "File Uploaded",
+    "Settings Changed",
 )
 
 
@@ -64,18 +72,26 @@ def make_bodies(total: int, batch_size: int = BATCH_SIZE) -> list[bytes]:
         batch = []
         for index in range(first, min(first + batch_size, total)):
             at = start + timedelta(milliseconds=37 * index)
-            batch.append({
-                "type": "track",
-                "messageId": f"bench-{index:09d}",
-                "event": EVENT_NAMES[index % len(EVENT_NAMES)],
-                "userId": f"user-{index % 5000}" if index % 3 else None,
-                "anonymousId": f"anon-{index % 7919}",
-                "timestamp": at.isoformat(),
-                "properties": {"plan": ("free", "team", "pro")[index % 3], "value": index % 97,
-                               "path": f"/app/{index % 40}"},
-                "context": {"library": {"name": "bench", "version": "1"}, "ip": "10.0.0.1",
-                            "userAgent": "Mozilla/5.0 (X11; Linux x86_64)"},
-            })
+            batch.append(
+                {
+                    "type": "track",
+                    "messageId": f"bench-{index:09d}",
+                    "event": EVENT_NAMES[index % len(EVENT_NAMES)],
+                    "userId": f"user-{index % 5000}" if index % 3 else None,
+                    "anonymousId": f"anon-{index % 7919}",
+                    "timestamp": at.isoformat(),
+                    "properties": {
+                        "plan": ("free", "team", "pro")[index % 3],
+                        "value": index % 97,
+                        "path": f"/app/{index % 40}",
+                    },
+                    "context": {
+                        "library": {"name": "bench", "version": "1"},
+                        "ip": "10.0.0.1",
+                        "userAgent": "Mozilla/5.0 (X11; Linux x86_64)",
+                    },
+                }
+            )
         sent_at = (start + timedelta(milliseconds=37 * first + 500)).isoformat()
         bodies.append(orjson.dumps({"batch": batch, "sentAt": sent_at}))
     return bodies
@@ -183,15 +199,16 @@ def run_http(db_path: Path, total: int) -> ClientResult:
     with log.open("wb") as output:
         server = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--db", str(db_path), "--port", str(port)],
-            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     try:
         _wait_until_listening(port, server, log)
         context = multiprocessing.get_context("spawn")
         receive, send = context.Pipe(duplex=False)
-        client = context.Process(
-            target=_client_process, args=(f"http://127.0.0.1:{port}", key, total, send)
-        )
+        client = context.Process(target=_client_process, args=(f"http://127.0.0.1:{port}", key, total, send))
         # The server's CPU is read around the whole client run (which includes the client's
         # event generation, during which the server is idle), so it is all ingest work.
         cpu_before = _cpu_seconds(server.pid)
@@ -271,23 +288,28 @@ def run() -> list[Row]:
     latencies = sorted(result.latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     rows = [
-        Row(NAME, f"HTTP end to end, {CLIENTS} clients x batches of {BATCH_SIZE}, vs DuckDB bulk",
-            http_rate, "events/s", bulk_rate),
-        Row(NAME, "HTTP end to end vs the issue's bar", http_rate, "events/s",
-            TARGET_EVENTS_PER_SECOND),
+        Row(
+            NAME,
+            f"HTTP end to end, {CLIENTS} clients x batches of {BATCH_SIZE}, vs DuckDB bulk",
+            http_rate,
+            "events/s",
+            bulk_rate,
+        ),
+        Row(NAME, "HTTP end to end vs the issue's bar", http_rate, "events/s", TARGET_EVENTS_PER_SECOND),
         Row(NAME, "DuckDB bulk append, same rows, one Arrow table", bulk_rate, "events/s"),
-        Row(NAME, f"DuckDB insert_events, one commit per {BATCH_SIZE} rows", small_rate,
-            "events/s", bulk_rate),
+        Row(
+            NAME, f"DuckDB insert_events, one commit per {BATCH_SIZE} rows", small_rate, "events/s", bulk_rate
+        ),
         Row(NAME, "request latency p50", statistics.median(latencies) * 1000, "ms"),
         Row(NAME, "request latency p99", p99 * 1000, "ms"),
         Row(NAME, "events stored exactly once (of sent)", stored, "events", total),
-        Row(NAME, "client CPU per event (sending process)", result.cpu_seconds / total * 1e6,
-            "us"),
+        Row(NAME, "client CPU per event (sending process)", result.cpu_seconds / total * 1e6, "us"),
     ]
     if result.server_cpu_seconds is not None:
         # On 2 cores, 50,000 events/s leaves at most 40 us of CPU per event for everything.
-        rows.append(Row(NAME, "server CPU per event (all threads)",
-                        result.server_cpu_seconds / total * 1e6, "us"))
+        rows.append(
+            Row(NAME, "server CPU per event (all threads)", result.server_cpu_seconds / total * 1e6, "us")
+        )
     return rows
 
 

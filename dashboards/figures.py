@@ -218,8 +218,7 @@ def funnel_chart(funnel: Funnel, *, title: str = "Funnel") -> go.Figure:
             hoverinfo="text",
             marker={
                 "color": [
-                    theme.RED if step.step == funnel.largest_drop else theme.BLUE
-                    for step in funnel.steps
+                    theme.RED if step.step == funnel.largest_drop else theme.BLUE for step in funnel.steps
                 ]
             },
             showlegend=False,
@@ -320,9 +319,7 @@ def adoption_timeline_chart(
     groups = _marker_groups(timeline.markers)
     key = _marker_key(groups)
     key_height = _KEY_LINE * len(key) + (8 if key else 0)
-    fig = _figure(
-        title, height=height + key_height, fig=make_subplots(specs=[[{"secondary_y": True}]])
-    )
+    fig = _figure(title, height=height + key_height, fig=make_subplots(specs=[[{"secondary_y": True}]]))
     if not timeline.days:
         return _note(fig, "No days in the window yet", hide_axes=True)
     if start is None:
@@ -333,9 +330,7 @@ def adoption_timeline_chart(
     midnights = [datetime.combine(day, dt_time()) for day in days]
     pads = [(high - low) * _BAR_PAD for low, high in spans]
     widths = [(high - low - 2 * pad) / 2 for (low, high), pad in zip(spans, pads, strict=True)]
-    first = [
-        low + pad - midnight for (low, _), pad, midnight in zip(spans, pads, midnights, strict=True)
-    ]
+    first = [low + pad - midnight for (low, _), pad, midnight in zip(spans, pads, midnights, strict=True)]
     hover: list[str] = []
     adopters = 0
     for day in timeline.days:
@@ -366,8 +361,7 @@ def adoption_timeline_chart(
                 x=days,
                 y=values,
                 offset=[
-                    _ms(off + (width if shift else _ZERO))
-                    for off, width in zip(first, widths, strict=True)
+                    _ms(off + (width if shift else _ZERO)) for off, width in zip(first, widths, strict=True)
                 ],
                 width=[_ms(width) for width in widths],
                 marker={"color": colour},
@@ -673,9 +667,7 @@ def retention_chart(
             error_y=_error_bars(rates),
             marker={"color": theme.BLUE},
             hovertext=[
-                _rate_hover(
-                    f"Week {week.week}", "Retained", week.rate, "adopters whose week is over"
-                )
+                _rate_hover(f"Week {week.week}", "Retained", week.rate, "adopters whose week is over")
                 for week in weeks
             ],
             hoverinfo="text",
@@ -735,9 +727,7 @@ def retention_chart(
     return fig
 
 
-def conversion_comparison_chart(
-    cmp: ConversionComparison, *, title: str = "Conversion rate"
-) -> go.Figure:
+def conversion_comparison_chart(cmp: ConversionComparison, *, title: str = "Conversion rate") -> go.Figure:
     """Adopters' conversion beside active non-adopters', each with its 95% interval and its
     value written above the interval's top, and the difference with its Newcombe interval in
     the title. The report's caution (`cmp.note`) is the page's to show, once, as text."""

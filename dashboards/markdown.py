@@ -22,7 +22,8 @@ def report_markdown(report: LaunchReport) -> str:
         f"# {markdown_text(report.name)}: {theme.verdict_label(report.verdict)}{provisional}",
         "",
         f"Owner: {markdown_text(report.owner)}. Window {theme.fmt_datetime(window.start)} to "
-        f"{theme.fmt_datetime(window.end)} ({window.days:.1f} days), as of {theme.fmt_datetime(window.as_of)}.",
+        f"{theme.fmt_datetime(window.end)} ({window.days:.1f} days), "
+        f"as of {theme.fmt_datetime(window.as_of)}.",
         "",
         "## KPIs",
         "",
@@ -66,7 +67,8 @@ def report_markdown(report: LaunchReport) -> str:
         _rate_line("baseline_conversion_rate", m.baseline_conversion_rate),
         *(_rate_line(f"week_{w.week}_retention", w.rate) for w in m.week_n_retention),
         f"| median_days_to_adopt | {theme.fmt_days(m.median_days_to_adopt.value)} | n = "
-        f"{m.median_days_to_adopt.n:,} | {theme.fmt_metric_interval('median_days_to_adopt', m.median_days_to_adopt.interval)} |",
+        f"{m.median_days_to_adopt.n:,} | "
+        f"{theme.fmt_metric_interval('median_days_to_adopt', m.median_days_to_adopt.interval)} |",
         f"| stickiness | {theme.fmt_percent(m.stickiness.value)} | {m.stickiness.adopters:,} adopters, "
         f"{m.stickiness.full_days} full days | {theme.fmt_interval(m.stickiness.interval)} |",
     ]

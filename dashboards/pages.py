@@ -372,9 +372,7 @@ def _verdict_counts(report: LaunchReport) -> str:
     counts: dict[str, int] = {}
     for kpi in report.kpis:
         counts[kpi.verdict] = counts.get(kpi.verdict, 0) + 1
-    parts = [
-        f"{counts[v]} {theme.verdict_label(v).lower()}" for v in theme.VERDICT_LABELS if v in counts
-    ]
+    parts = [f"{counts[v]} {theme.verdict_label(v).lower()}" for v in theme.VERDICT_LABELS if v in counts]
     return f"{_plural(len(report.kpis), 'KPI')}: " + ", ".join(parts)
 
 
@@ -388,8 +386,7 @@ def _change_lines(current: LaunchReport, previous: LaunchReport | None) -> list[
     lines: list[str] = []
     if previous.verdict != current.verdict:
         lines.append(
-            f"verdict {theme.verdict_label(previous.verdict)} → "
-            f"{theme.verdict_label(current.verdict)}"
+            f"verdict {theme.verdict_label(previous.verdict)} → {theme.verdict_label(current.verdict)}"
         )
     lines.extend(move.text for move in kpi_moves(current, previous))
     if not current.kpis:
@@ -407,10 +404,7 @@ def _window_day(row: PortfolioRow, window_days: int) -> str:
         return f'{row.days_since_launch} <span class="muted">of {window_days}</span>'
     since = row.days_since_launch - window_days
     ago = "today" if since == 0 else f"{_plural(since, 'day')} ago"
-    return (
-        f'{window_days} <span class="muted">of {window_days}</span>'
-        f'<div class="muted">closed {ago}</div>'
-    )
+    return f'{window_days} <span class="muted">of {window_days}</span><div class="muted">closed {ago}</div>'
 
 
 def _portfolio_row(row: PortfolioRow) -> str:
@@ -570,8 +564,7 @@ def _segment_form(ctx: ScorecardContext) -> str:
     if not traits:
         return ""
     options = "".join(
-        f'<option value="{_e(t)}"{" selected" if t == current else ""}>{_e(t)}</option>'
-        for t in traits
+        f'<option value="{_e(t)}"{" selected" if t == current else ""}>{_e(t)}</option>' for t in traits
     )
     metric_options = "".join(
         f'<option value="{m}"{" selected" if m == ctx.segment_metric else ""}>'
@@ -621,9 +614,7 @@ def scorecard_page(ctx: ScorecardContext) -> str:
     tiles = "".join(_kpi_tile(kpi) for kpi in report.kpis) or (
         '<p class="muted">No KPIs were set for this launch.</p>'
     )
-    retention_kpi = next(
-        (kpi for kpi in report.kpis if retention_week(kpi.metric) is not None), None
-    )
+    retention_kpi = next((kpi for kpi in report.kpis if retention_week(kpi.metric) is not None), None)
     charts = {
         "funnel": figures.funnel_chart(report.funnel),
         "adoption": figures.adoption_timeline_chart(report.timeline, start=window.start),
@@ -816,9 +807,7 @@ def review_markdown(
 # ----------------------------------------------------------------------------- login
 
 
-def login_page(
-    error: str | None, *, next_url: str | None = None, links: SiteLinks | None = None
-) -> str:
+def login_page(error: str | None, *, next_url: str | None = None, links: SiteLinks | None = None) -> str:
     """A form posting a read key (field `key`) to the login route; `next_url` rides along
     as a hidden field so the app can return the user where they were going."""
     links = links or SiteLinks()

@@ -103,9 +103,7 @@ def fmt_k_of_n(k: int, n: int) -> str:
     return f"{fmt_count(k)} of {fmt_count(n)}"
 
 
-def fmt_interval(
-    interval: Interval | None, fmt: Callable[[float | None], str] = fmt_percent
-) -> str:
+def fmt_interval(interval: Interval | None, fmt: Callable[[float | None], str] = fmt_percent) -> str:
     """A 95% interval as "4.1% to 9.2%" with an en dash between the ends, each end written by
     `fmt`; DASH when there is none."""
     if interval is None:
@@ -151,9 +149,7 @@ def fmt_date(day: date | datetime) -> str:
     return day.isoformat()
 
 
-FONT_FAMILY: Final = (
-    'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
-)
+FONT_FAMILY: Final = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif'
 
 # Built on plotly_white so that anything we do not set still looks deliberate; the font is a
 # system stack because pages must not fetch web fonts (users may be offline).

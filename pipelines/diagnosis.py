@@ -32,9 +32,7 @@ from pipelines.report_models import (
 from pipelines.stats import newcombe_difference_interval
 from pipelines.windows import naive_utc, touched_days
 
-ASSOCIATION_NOTE = (
-    "Association, not an effect: adopters may differ from non-adopters in other ways."
-)
+ASSOCIATION_NOTE = "Association, not an effect: adopters may differ from non-adopters in other ways."
 NO_ACTIVE_USERS = "No active users in the window yet."
 NO_DROP = "Every active user went through every step."
 
@@ -57,9 +55,7 @@ def percent_text(part: int, whole: int) -> str:
     return f"{percent}%"
 
 
-def compute_funnel(
-    *, active: int, exposed: int, tried: int, repeated: int, converted: int
-) -> Funnel:
+def compute_funnel(*, active: int, exposed: int, tried: int, repeated: int, converted: int) -> Funnel:
     """Steps active -> exposed -> tried -> repeated, and converted from tried (converted
     users need not have come back on a second day, so their parent is tried)."""
     users: dict[FunnelStepName, int] = {
@@ -157,9 +153,7 @@ def compute_segments(active: pl.DataFrame, *, trait: str) -> Segments:
 
 def compare_conversion(active: pl.DataFrame, *, adopters: Rate) -> ConversionComparison:
     """Adopters' conversion_rate against the share of active non-adopters who converted."""
-    n, k = (
-        active.filter(~pl.col("is_adopter")).select(pl.len(), pl.col("has_converted").sum()).row(0)
-    )
+    n, k = active.filter(~pl.col("is_adopter")).select(pl.len(), pl.col("has_converted").sum()).row(0)
     non_adopters = rate(int(k), int(n))
     if adopters.value is None or non_adopters.value is None:
         return ConversionComparison(
@@ -197,9 +191,7 @@ def compute_timeline(
 
     `active_by_day` holds (day, active) from the window's activity, already limited to A.
     """
-    newly_exposed = _users_by_day(
-        active, flag="is_exposed", at="first_exposed_at", name="newly_exposed"
-    )
+    newly_exposed = _users_by_day(active, flag="is_exposed", at="first_exposed_at", name="newly_exposed")
     new_adopters = _users_by_day(active, flag="is_adopter", at="first_used_at", name="new_adopters")
     arrived = _users_by_day(active, flag=None, at="first_event_at", name="arrived")
     counts = (

@@ -159,9 +159,7 @@ def signal_times_by_user(signals: pl.LazyFrame, *, start: datetime) -> pl.LazyFr
         .group_by("user_id")
         .agg(
             pl.col("first_used_at").first(),
-            pl.col(
-                "first_exposed_at", "repeat_at", "first_converted_at", "converted_after_use_at"
-            ).min(),
+            pl.col("first_exposed_at", "repeat_at", "first_converted_at", "converted_after_use_at").min(),
             pl.col("last_converted_before").max(),
         )
     )
@@ -225,9 +223,7 @@ def collect_journeys(
     flagged = signals.pipe(keep_between, "occurred_at", span.lookback, span.end).pipe(
         with_signal_flags, launch=launch, property_names=property_names
     )
-    evidence = activity_evidence(
-        activity.pipe(keep_between, "first_at", span.lookback, span.end), flagged
-    )
+    evidence = activity_evidence(activity.pipe(keep_between, "first_at", span.lookback, span.end), flagged)
     states = trait_states(traits, wanted=trait_pairs) if trait_pairs else None
     first_use = flagged.pipe(first_use_by_user, start=span.start)
     frames = pl.collect_all(

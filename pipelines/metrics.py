@@ -175,9 +175,7 @@ def compute_window_outcome(
         notice_to_try_rate=rate(counts.tried, counts.exposed),
         repeat_usage_rate=rate(counts.repeated, counts.adopters),
         conversion_rate=rate(counts.converted, counts.adopters),
-        baseline_conversion_rate=baseline_conversion(
-            journeys.users, audience=audience, window=window
-        ),
+        baseline_conversion_rate=baseline_conversion(journeys.users, audience=audience, window=window),
         median_days_to_adopt=median_days(days_to_adopt(active)),
         week_n_retention=[RetentionWeek(week=n, rate=weekly[n]) for n in report_weeks],
         stickiness=stickiness(active, journeys.used_days, window=window),

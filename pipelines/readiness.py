@@ -80,24 +80,42 @@ def check_matchers(
     frame = signals.lazy().filter(pl.col("occurred_at") < as_of)
     window_open = as_of < naive_utc(launch.window_end)
     checks: list[MatcherReadiness] = []
-    named = [("exposed", launch.signals.exposed), ("used", launch.signals.used), ("converted", launch.signals.converted)]
+    named = [
+        ("exposed", launch.signals.exposed),
+        ("used", launch.signals.used),
+        ("converted", launch.signals.converted),
+    ]
     expressions = {
         f"{signal}:{i}": matches(m, property_names) for signal, ms in named for i, m in enumerate(ms)
     }
     if not expressions:
         return checks
     recent = pl.col("occurred_at") >= since
-    stats = frame.select(
-        [
-            *(expr.and_(recent).sum().alias(f"{name}|events") for name, expr in expressions.items()),
-            *(pl.col("user_id").filter(expr & recent).n_unique().alias(f"{name}|users") for name, expr in expressions.items()),
-            *(pl.col("occurred_at").filter(expr).max().alias(f"{name}|last") for name, expr in expressions.items()),
-        ]
-    ).collect().row(0, named=True)
+    stats = (
+        frame.select(
+            [
+                *(expr.and_(recent).sum().alias(f"{name}|events") for name, expr in expressions.items()),
+                *(
+                    pl.col("user_id").filter(expr & recent).n_unique().alias(f"{name}|users")
+                    for name, expr in expressions.items()
+                ),
+                *(
+                    pl.col("occurred_at").filter(expr).max().alias(f"{name}|last")
+                    for name, expr in expressions.items()
+                ),
+            ]
+        )
+        .collect()
+        .row(0, named=True)
+    )
     for signal, ms in named:
         for i, matcher in enumerate(ms):
             name = f"{signal}:{i}"
-            events, users, last = int(stats[f"{name}|events"] or 0), int(stats[f"{name}|users"] or 0), stats[f"{name}|last"]
+            events, users, last = (
+                int(stats[f"{name}|events"] or 0),
+                int(stats[f"{name}|users"] or 0),
+                stats[f"{name}|last"],
+            )
             checks.append(
                 MatcherReadiness(
                     signal=signal,
@@ -142,10 +160,7 @@ def _denominator(metric: str, active: int, kpis: dict[str, float]) -> int | None
     # launch's own targets (a team expecting 20% adoption expects 20% of active users to adopt).
     if metric in {"exposure_rate", "adoption_rate", "baseline_conversion_rate"}:
         return active
-    if metric == "notice_to_try_rate":
-        share = kpis.get("exposure_rate")
-    else:
-        share = kpis.get("adoption_rate")
+    share = kpis.get("exposure_rate" if metric == "notice_to_try_rate" else "adoption_rate")
     return None if share is None else round(active * share)
 
 
@@ -189,7 +204,12 @@ def kpi_resolutions(launch: LaunchSpec, *, expected_active: dict[int, int]) -> l
         if not n:
             results.append(
                 KpiResolution(
-                    kpi_id=kpi.id, metric=kpi.metric, target=target, expected_n=n, below=None, above=None,
+                    kpi_id=kpi.id,
+                    metric=kpi.metric,
+                    target=target,
+                    expected_n=n,
+                    below=None,
+                    above=None,
                     message=f"{kpi.id}: cannot estimate how many users {kpi.metric} will be measured on yet",
                     warning=n == 0,
                 )
@@ -204,17 +224,25 @@ def kpi_resolutions(launch: LaunchSpec, *, expected_active: dict[int, int]) -> l
         wide = below is None or above is None or (above - below) > max(0.5 * target, 0.02)
         message = f"{kpi.id}: {gap_text}"
         if too_small:
-            message += f"; that is below min_sample {kpi.min_sample}, so the verdict would be insufficient data"
+            message += (
+                f"; that is below min_sample {kpi.min_sample}, so the verdict would be insufficient data"
+            )
         elif wide:
             message += "; the target sits inside a wide band where no verdict is possible"
         results.append(
             KpiResolution(
-                kpi_id=kpi.id, metric=kpi.metric, target=target, expected_n=n, below=below,
-                above=above, message=message, warning=too_small or wide,
+                kpi_id=kpi.id,
+                metric=kpi.metric,
+                target=target,
+                expected_n=n,
+                below=below,
+                above=above,
+                message=message,
+                warning=too_small or wide,
             )
         )
     return results
 
 
 def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:.1f}%"
+    return "-" if value is None else f"{value * 100:.1f}%"

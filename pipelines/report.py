@@ -165,9 +165,7 @@ def judge_kpi(record: KpiRecord, window: Window, outcome: WindowOutcome) -> KpiR
     )
 
 
-def active_users_by_day(
-    evidence: pl.LazyFrame, active: pl.DataFrame, *, window: Window
-) -> pl.DataFrame:
+def active_users_by_day(evidence: pl.LazyFrame, active: pl.DataFrame, *, window: Window) -> pl.DataFrame:
     """(day, active): distinct users of A with any event that day inside the window."""
     return (
         evidence.pipe(keep_between, "at", window.start, window.end)
@@ -240,9 +238,7 @@ def compute_report(
     active = report.active
     segments: Segments | None = None
     if segment is not None:
-        with_segment = active.with_columns(
-            segment=segment_value(segment, start=launched_at, end=window.end)
-        )
+        with_segment = active.with_columns(segment=segment_value(segment, start=launched_at, end=window.end))
         segments = compute_segments(with_segment, trait=segment)
     evidence = activity_evidence(
         activity.pipe(keep_between, "first_at", window.start, window.end),
@@ -268,9 +264,7 @@ def compute_report(
         ),
         channels=compute_channels(active, journeys.channel_exposures),
         segments=segments,
-        adopters_vs_non_adopters=compare_conversion(
-            active, adopters=report.metrics.conversion_rate
-        ),
+        adopters_vs_non_adopters=compare_conversion(active, adopters=report.metrics.conversion_rate),
         timeline=compute_timeline(
             active,
             active_users_by_day(evidence, active, window=window),

@@ -69,9 +69,7 @@ class LiveServer:
 def live_server(settings: Settings, storage: Storage) -> Iterator[LiveServer]:
     """The real service under uvicorn on 127.0.0.1, sharing the test's storage."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, storage), host="127.0.0.1", port=port, log_level="warning"
-    )
+    config = uvicorn.Config(create_app(settings, storage), host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -47,9 +47,15 @@ def test_imports_point_one_way(package: str) -> None:
 
 def test_every_query_is_used_and_parses() -> None:
     code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "app").rglob("*.py"))
-    used = set(re.findall(r'query\("([a-z0-9_]+)"\)', code)) | set(re.findall(r'_arrow\(\s*"([a-z0-9_]+)"', code))
+    used = set(re.findall(r'query\("([a-z0-9_]+)"\)', code)) | set(
+        re.findall(r'_arrow\(\s*"([a-z0-9_]+)"', code)
+    )
     # Per-table backup queries are named from the table list.
-    used |= {f"{prefix}{table}" for prefix in re.findall(r'query\(f"([a-z_]+)\{table\}"\)', code) for table in TABLES}
+    used |= {
+        f"{prefix}{table}"
+        for prefix in re.findall(r'query\(f"([a-z_]+)\{table\}"\)', code)
+        for table in TABLES
+    }
     names = set(query_names())
     assert names - used == set(), "SQL files nothing runs"
     assert used - names == set(), "queries named in code with no file"
@@ -69,7 +75,7 @@ def test_schema_files_are_numbered_single_statements() -> None:
 
 
 def test_unknown_query_fails_fast_naming_the_known_ones() -> None:
-    with pytest.raises(UnknownQueryError, match="known queries: .*insert_events"):
+    with pytest.raises(UnknownQueryError, match=r"known queries: .*insert_events"):
         query("insert_event")
 
 
@@ -79,8 +85,11 @@ def test_no_sql_outside_sql_folder() -> None:
         str(path.relative_to(ROOT))
         for package in ("pipelines", "dashboards", "app/routes")
         for path in (ROOT / package).rglob("*.py")
-        if any(pattern.search(s.value) for s in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-               if isinstance(s, ast.Constant) and isinstance(s.value, str))
+        if any(
+            pattern.search(s.value)
+            for s in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(s, ast.Constant) and isinstance(s.value, str)
+        )
     ]
     assert offenders == []
 

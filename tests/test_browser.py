@@ -110,9 +110,7 @@ class Service:
     def api(self, path: str) -> Any:
         """GET an API path with the read key as HTTP Basic username; the parsed JSON."""
         token = base64.b64encode(f"{self.read_key}:".encode()).decode()
-        response = httpx.get(
-            f"{self.url}{path}", headers={"Authorization": f"Basic {token}"}, timeout=30
-        )
+        response = httpx.get(f"{self.url}{path}", headers={"Authorization": f"Basic {token}"}, timeout=30)
         response.raise_for_status()
         return response.json()
 
@@ -151,9 +149,7 @@ def browser() -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS
-        )
+        launched = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
         try:
             yield launched
         finally:
@@ -327,9 +323,7 @@ def test_scorecard_shows_verdict_and_every_chart(
 
 
 @pytest.mark.parametrize("weeks_back", [0, 1], ids=["this-week", "last-week"])
-def test_weekly_review_shows_each_live_launch(
-    watched: Watched, service: Service, weeks_back: int
-) -> None:
+def test_weekly_review_shows_each_live_launch(watched: Watched, service: Service, weeks_back: int) -> None:
     week = current_week(datetime.now(UTC) - timedelta(weeks=weeks_back))
     page = open_page(watched, service, f"/review?week={week}")
     assert page.locator("h1").inner_text() == f"Weekly review: {week}"
@@ -390,9 +384,7 @@ def test_funnel_hover_shows_exact_counts(watched: Watched, service: Service) -> 
     ],
     ids=["scorecard", "portfolio"],
 )
-def test_json_link_returns_the_data(
-    watched: Watched, service: Service, path: str, json_path: str
-) -> None:
+def test_json_link_returns_the_data(watched: Watched, service: Service, path: str, json_path: str) -> None:
     page = open_page(watched, service, path)
     link = page.get_by_role("link", name="JSON", exact=True)
     assert urlsplit(str(link.get_attribute("href"))).path == json_path

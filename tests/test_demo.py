@@ -39,7 +39,11 @@ def test_sample_tells_the_story(demo_storage: Storage) -> None:
     open_window = reports.report("ai-summaries", as_of=as_of)
 
     assert (missed.verdict, missed.provisional) == ("missed", False)
-    assert {k.id: k.verdict for k in missed.kpis} == {"reach": "missed", "adoption": "missed", "repeat": "missed"}
+    assert {k.id: k.verdict for k in missed.kpis} == {
+        "reach": "missed",
+        "adoption": "missed",
+        "repeat": "missed",
+    }
     assert missed.funnel.largest_drop == "exposed"
     assert missed.funnel.summary.endswith("of active users never saw the announcement.")
     # Few noticed it and it moved no upgrades: adopters convert no more than non-adopters.
@@ -81,7 +85,11 @@ def test_landed_demo_serves_the_sample(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANDED_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "demo", "--db", str(tmp_path / "demo.duckdb"), "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert process.stdout is not None

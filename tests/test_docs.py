@@ -19,7 +19,9 @@ from tests.conftest import Keys, LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-ROUTE = re.compile(r"(?<![\w.])(/(?:v1|api|batch|capture|e|i/v0/e|review|login|logout|launches|static|docs|openapi\.json)\b[^\s`'\")|,]*)")
+ROUTE = re.compile(
+    r"(?<![\w.])(/(?:v1|api|batch|capture|e|i/v0/e|review|login|logout|launches|static|docs|openapi\.json)\b[^\s`'\")|,]*)"
+)
 
 
 def _text() -> str:
@@ -69,13 +71,16 @@ def test_every_documented_command_exists() -> None:
 def test_every_documented_route_exists(tmp_path: Path) -> None:
     app = create_app(Settings(db_path=str(tmp_path / "x.duckdb")))
     patterns = [
-        re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", re.escape(p).replace(r"\{", "{").replace(r"\}", "}")) + "$")
+        re.compile(
+            "^" + re.sub(r"\{[^}]+\}", "[^/]+", re.escape(p).replace(r"\{", "{").replace(r"\}", "}")) + "$"
+        )
         for p in route_paths(list(app.routes))
     ]
     documented = {m.split("?")[0].rstrip(".:") for m in ROUTE.findall(_text())}
     assert len(documented) > 20
     unknown = sorted(
-        path for path in documented
+        path
+        for path in documented
         if not any(p.match(path.replace("{key}", "smart-export").replace("*", "batch")) for p in patterns)
     )
     assert unknown == []
@@ -87,13 +92,19 @@ def test_readme_curl_example_works(live_server: LiveServer, keys: Keys) -> None:
     command, _, shown = block.partition("\n# ")
     command = command.replace("http://127.0.0.1:8000", live_server.url)
     result = subprocess.run(
-        ["bash", "-c", command], env={**os.environ, "LANDED_WRITE_KEY": keys.write},
-        capture_output=True, text=True, timeout=30, check=True,
+        ["bash", "-c", command],
+        env={**os.environ, "LANDED_WRITE_KEY": keys.write},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     assert orjson.loads(result.stdout) == orjson.loads(shown)
-    stored = live_server.storage.cursor().execute(
-        "select user_id, event, properties::varchar from events"
-    ).fetchall()
+    stored = (
+        live_server.storage.cursor()
+        .execute("select user_id, event, properties::varchar from events")
+        .fetchall()
+    )
     assert stored == [("u-42", "Feature Used", '{"feature":"smart-export"}')]
 
 

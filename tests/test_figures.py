@@ -54,9 +54,7 @@ FUNNEL_PARENTS: dict[str, Any] = {
     "converted": "tried",
 }
 DROP_SUMMARY = "85% of users who noticed it never tried it."
-ASSOCIATION_NOTE = (
-    "Association, not an effect: adopters may differ from non-adopters in other ways."
-)
+ASSOCIATION_NOTE = "Association, not an effect: adopters may differ from non-adopters in other ways."
 
 
 def rate(k: int, n: int) -> Rate:
@@ -82,9 +80,7 @@ def build_window(*, as_of: datetime = AS_OF) -> Window:
 def build_timeline(*, target: float | None = 0.08) -> Timeline:
     days: list[TimelineDay] = []
     seen = adopters = 0
-    for index, (first, new, exposed) in enumerate(
-        zip(FIRST_SEEN, NEW_ADOPTERS, NEWLY_EXPOSED, strict=True)
-    ):
+    for index, (first, new, exposed) in enumerate(zip(FIRST_SEEN, NEW_ADOPTERS, NEWLY_EXPOSED, strict=True)):
         seen += first
         adopters += new
         days.append(
@@ -400,9 +396,7 @@ def test_funnel_without_steps_or_users() -> None:
 
     zero = Funnel(
         steps=[
-            FunnelStep(
-                step="active", users=0, parent=None, rate_from_parent=None, rate_from_active=None
-            ),
+            FunnelStep(step="active", users=0, parent=None, rate_from_parent=None, rate_from_active=None),
             FunnelStep(
                 step="exposed",
                 users=0,
@@ -433,8 +427,7 @@ def test_timeline_rates_bars_target_and_markers() -> None:
     assert line.type == "scatter"
     # Each day's point sits at the middle of its UTC day (the launch here is at midnight).
     assert list(line.x) == [
-        datetime.combine(day.day, datetime.min.time()) + timedelta(hours=12)
-        for day in timeline.days
+        datetime.combine(day.day, datetime.min.time()) + timedelta(hours=12) for day in timeline.days
     ]
     assert list(line.y) == [day.cumulative_adoption_rate for day in timeline.days]
     assert line.y[-1] == pytest.approx(48 / 2000)
@@ -461,9 +454,7 @@ def test_timeline_rates_bars_target_and_markers() -> None:
     assert all(s.x0 == s.x1 and s.yref == "y domain" for s in markers)
     # Each marker is a numbered tag on its line, explained once in the key under the axis.
     tags = [a for a in fig.layout.annotations if a.name == "marker-tag"]
-    assert [(a.text, a.x) for a in tags] == [
-        (f"<b>{n}</b>", s.x0) for n, s in enumerate(markers, start=1)
-    ]
+    assert [(a.text, a.x) for a in tags] == [(f"<b>{n}</b>", s.x0) for n, s in enumerate(markers, start=1)]
     assert key_lines(fig) == [
         "1  Launch · Mar 3 00:00 UTC",
         "2  email announcement · Mar 5 09:00 UTC",
@@ -666,9 +657,7 @@ def test_channels_empty_and_unexposed() -> None:
     assert fig.data == ()
     assert empty_note(fig) == "No exposures by channel yet"
 
-    fig = figures.channels_chart(
-        [Channel(channel="push", exposed=0, reach=None, tried_after=rate(0, 0))]
-    )
+    fig = figures.channels_chart([Channel(channel="push", exposed=0, reach=None, tried_after=rate(0, 0))])
     assert list(fig.data[1].x) == [None]
     assert "0 users exposed here" in fig.data[0].hovertext[0]
     assert empty_note(fig) == "Nobody was exposed through a channel yet"
@@ -864,9 +853,7 @@ def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.mark.usefixtures("new_york")
 def test_naive_times_from_the_pipelines_are_utc() -> None:
     naive = datetime(2025, 3, 5, 9, 0)
-    timeline = Timeline(
-        days=build_timeline().days, target=None, markers=[Marker(label="email", at=naive)]
-    )
+    timeline = Timeline(days=build_timeline().days, target=None, markers=[Marker(label="email", at=naive)])
     fig = figures.adoption_timeline_chart(timeline)
     (marker,) = fig.layout.shapes
     assert marker.x0 == naive

@@ -102,14 +102,33 @@ def _events(db: str, opened: list[Storage]) -> dict[str, dict[str, Any]]:
 
 def _segment_events() -> list[Event]:
     return [
-        {"type": "track", "event": "Report Exported", "userId": "u1", "messageId": "s1",
-         "properties": {"format": "csv"}, "timestamp": "2026-01-10T10:00:00Z",
-         "sentAt": "2026-01-10T10:00:05Z", "receivedAt": "2026-01-10T10:00:06Z"},
-        {"type": "identify", "userId": "u1", "anonymousId": "a1", "messageId": "s2",
-         "traits": {"plan": "pro"}, "timestamp": "2026-01-10T09:00:00Z",
-         "receivedAt": "2026-01-10T09:00:01Z"},
-        {"type": "page", "anonymousId": "a2", "name": "Pricing", "messageId": "s3",
-         "timestamp": "2026-01-11T08:00:00Z", "receivedAt": "2026-01-11T08:00:00.5Z"},
+        {
+            "type": "track",
+            "event": "Report Exported",
+            "userId": "u1",
+            "messageId": "s1",
+            "properties": {"format": "csv"},
+            "timestamp": "2026-01-10T10:00:00Z",
+            "sentAt": "2026-01-10T10:00:05Z",
+            "receivedAt": "2026-01-10T10:00:06Z",
+        },
+        {
+            "type": "identify",
+            "userId": "u1",
+            "anonymousId": "a1",
+            "messageId": "s2",
+            "traits": {"plan": "pro"},
+            "timestamp": "2026-01-10T09:00:00Z",
+            "receivedAt": "2026-01-10T09:00:01Z",
+        },
+        {
+            "type": "page",
+            "anonymousId": "a2",
+            "name": "Pricing",
+            "messageId": "s3",
+            "timestamp": "2026-01-11T08:00:00Z",
+            "receivedAt": "2026-01-11T08:00:00.5Z",
+        },
     ]
 
 
@@ -122,7 +141,10 @@ def _write_ndjson(path: Path, lines: list[bytes]) -> Path:
 def _check_segment_rows(events: dict[str, dict[str, Any]]) -> None:
     track = events["s1"]
     assert (track["type"], track["event"], track["user_id"], track["api"]) == (
-        "track", "Report Exported", "u1", "import",
+        "track",
+        "Report Exported",
+        "u1",
+        "import",
     )
     assert track["properties"] == {"format": "csv"}
     # The file's own receivedAt is kept, and drives the skew correction.
@@ -169,11 +191,15 @@ def test_import_ndjson_then_again_inserts_nothing(
 def test_import_reports_rejection_reasons(
     capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
 ) -> None:
-    path = _write_ndjson(tmp_path / "bad.ndjson", [
-        b"not json", b"[1, 2",
-        orjson.dumps({"type": "track", "userId": "u1", "messageId": "x1"}),
-        orjson.dumps({"type": "track", "event": "Ok", "userId": "u1", "messageId": "x2"}),
-    ])
+    path = _write_ndjson(
+        tmp_path / "bad.ndjson",
+        [
+            b"not json",
+            b"[1, 2",
+            orjson.dumps({"type": "track", "userId": "u1", "messageId": "x1"}),
+            orjson.dumps({"type": "track", "event": "Ok", "userId": "u1", "messageId": "x2"}),
+        ],
+    )
     code, out, _ = _run(capsys, "import", "--db", db, "--quiet", str(path))
     assert code == 0
     assert "1 inserted" in out and "3 rejected" in out
@@ -184,24 +210,52 @@ def test_import_reports_rejection_reasons(
 def test_import_posthog_export(
     capsys: pytest.CaptureFixture[str], db: str, opened: list[Storage], tmp_path: Path
 ) -> None:
-    path = _write_ndjson(tmp_path / "posthog.ndjson", [
-        orjson.dumps({"event": "Signed Up", "distinct_id": "ph-1", "uuid": "p1",
-                      "timestamp": "2026-02-01T12:00:00Z",
-                      "properties": {"plan": "team", "$set": {"email": "p@example.com"}}}),
-        orjson.dumps({"event": "$identify", "distinct_id": "ph-1", "uuid": "p2",
-                      "timestamp": "2026-02-01T11:00:00Z",
-                      "properties": {"$anon_distinct_id": "ph-anon"}}),
-        orjson.dumps({"event": "$pageview", "distinct_id": "ph-anon", "uuid": "p3",
-                      "timestamp": "2026-02-01T10:00:00Z",
-                      "properties": {"$title": "Home", "$pathname": "/"}}),
-    ])
+    path = _write_ndjson(
+        tmp_path / "posthog.ndjson",
+        [
+            orjson.dumps(
+                {
+                    "event": "Signed Up",
+                    "distinct_id": "ph-1",
+                    "uuid": "p1",
+                    "timestamp": "2026-02-01T12:00:00Z",
+                    "properties": {"plan": "team", "$set": {"email": "p@example.com"}},
+                }
+            ),
+            orjson.dumps(
+                {
+                    "event": "$identify",
+                    "distinct_id": "ph-1",
+                    "uuid": "p2",
+                    "timestamp": "2026-02-01T11:00:00Z",
+                    "properties": {"$anon_distinct_id": "ph-anon"},
+                }
+            ),
+            orjson.dumps(
+                {
+                    "event": "$pageview",
+                    "distinct_id": "ph-anon",
+                    "uuid": "p3",
+                    "timestamp": "2026-02-01T10:00:00Z",
+                    "properties": {"$title": "Home", "$pathname": "/"},
+                }
+            ),
+        ],
+    )
     assert _import(capsys, db, path) == {
-        "files": 1, "events": 3, "inserted": 3, "duplicates": 0, "rejected": 0,
+        "files": 1,
+        "events": 3,
+        "inserted": 3,
+        "duplicates": 0,
+        "rejected": 0,
     }
     events = _events(db, opened)
     signed_up = events["p1"]
     assert (signed_up["type"], signed_up["event"], signed_up["user_id"], signed_up["api"]) == (
-        "track", "Signed Up", "ph-1", "posthog",
+        "track",
+        "Signed Up",
+        "ph-1",
+        "posthog",
     )
     assert signed_up["properties"] == {"plan": "team"}
     assert signed_up["traits"] == {"email": "p@example.com"}
@@ -227,8 +281,15 @@ def _parquet(path: Path) -> Path:
         "messageId": pa.array(["q1", "q2", "q3", "q4"], pa.string()),
         "timestamp": pa.array([base, base, base, None], ts),
         "sentAt": pa.array([base + timedelta(seconds=20), None, None, None], ts),
-        "receivedAt": pa.array([base + timedelta(seconds=30), base + timedelta(seconds=1),
-                                base + timedelta(seconds=2), base + timedelta(seconds=3)], ts),
+        "receivedAt": pa.array(
+            [
+                base + timedelta(seconds=30),
+                base + timedelta(seconds=1),
+                base + timedelta(seconds=2),
+                base + timedelta(seconds=3),
+            ],
+            ts,
+        ),
         "properties": pa.array(['{"total": 12.5}', None, None, "{}"], pa.string()),
         "traits": pa.array([None, '{"plan": "pro"}', None, None], pa.string()),
         "context": pa.array(['{"ip": "10.0.0.1"}', None, None, None], pa.string()),
@@ -242,7 +303,11 @@ def test_import_parquet(
 ) -> None:
     path = _parquet(tmp_path / "events.parquet")
     assert _import(capsys, db, path) == {
-        "files": 1, "events": 4, "inserted": 4, "duplicates": 0, "rejected": 0,
+        "files": 1,
+        "events": 4,
+        "inserted": 4,
+        "duplicates": 0,
+        "rejected": 0,
     }
     events = _events(db, opened)
     checkout = events["q1"]
@@ -259,15 +324,14 @@ def test_import_parquet(
     assert no_time["occurred_at"] == no_time["received_at"] == datetime(2026, 3, 1, 12, 0, 3)
     links = _rows(db, opened, "select anonymous_id, user_id from identity_links order by 1")
     assert links == [
-        {"anonymous_id": "a1", "user_id": "u1"}, {"anonymous_id": "a2", "user_id": "u2"},
+        {"anonymous_id": "a1", "user_id": "u1"},
+        {"anonymous_id": "a2", "user_id": "u2"},
     ]
     assert _import(capsys, db, path)["duplicates"] == 4
     assert len(_events(db, opened)) == 4
 
 
-def test_import_several_files_at_once(
-    capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path
-) -> None:
+def test_import_several_files_at_once(capsys: pytest.CaptureFixture[str], db: str, tmp_path: Path) -> None:
     ndjson = _write_ndjson(tmp_path / "a.ndjson", [orjson.dumps(e) for e in _segment_events()])
     parquet = _parquet(tmp_path / "b.parquet")
     summary = _import(capsys, db, ndjson, parquet)
@@ -323,9 +387,7 @@ def _post_as(db: str, opened: list[Storage], secret: str) -> int:
         _close(storage, opened)
 
 
-def test_keys_create_list_revoke(
-    capsys: pytest.CaptureFixture[str], db: str, opened: list[Storage]
-) -> None:
+def test_keys_create_list_revoke(capsys: pytest.CaptureFixture[str], db: str, opened: list[Storage]) -> None:
     web_id, web_secret = _create(capsys, db, "web", "write")
     ios_id, ios_secret = _create(capsys, db, "ios", "write")
     read_id, read_secret = _create(capsys, db, "dashboards", "read")
@@ -337,7 +399,9 @@ def test_keys_create_list_revoke(
     lines = listing.strip().splitlines()
     assert lines[0].split() == ["id", "name", "scope", "created", "(UTC)", "revoked"]
     assert [line.split()[:3] for line in lines[1:]] == [
-        [web_id, "web", "write"], [ios_id, "ios", "write"], [read_id, "dashboards", "read"],
+        [web_id, "web", "write"],
+        [ios_id, "ios", "write"],
+        [read_id, "dashboards", "read"],
     ]
     for secret in (web_secret, ios_secret, read_secret):
         assert secret not in listing

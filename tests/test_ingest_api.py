@@ -14,7 +14,9 @@ def _track(message_id: str, **extra: object) -> dict[str, object]:
     return {"type": "track", "event": "Feature Used", "userId": "u1", "messageId": message_id, **extra}
 
 
-def test_batch_is_stored_once_and_resend_adds_nothing(client: TestClient, keys: Keys, storage: Storage) -> None:
+def test_batch_is_stored_once_and_resend_adds_nothing(
+    client: TestClient, keys: Keys, storage: Storage
+) -> None:
     batch = {"batch": [_track("m1"), _track("m2"), _track("m1")]}
     first = client.post("/v1/batch", json=batch, auth=(keys.write, ""))
     assert first.status_code == 200
@@ -26,8 +28,10 @@ def test_batch_is_stored_once_and_resend_adds_nothing(client: TestClient, keys: 
 
 def test_skew_is_corrected_from_sent_at(client: TestClient, keys: Keys, storage: Storage) -> None:
     event = _track("m1", timestamp="2026-10-01T12:00:00Z", sentAt="2026-10-01T15:00:00Z")
-    before = datetime.now()  # noqa: DTZ005 - compared with naive UTC below via offset
-    response = client.post("/v1/batch", json={"batch": [event]}, headers={"Authorization": f"Bearer {keys.write}"})
+    before = datetime.now()
+    response = client.post(
+        "/v1/batch", json={"batch": [event]}, headers={"Authorization": f"Bearer {keys.write}"}
+    )
     assert response.status_code == 200
     occurred, received = storage.cursor().execute("select occurred_at, received_at from events").fetchone()  # type: ignore[misc]
     assert (received - occurred).total_seconds() == 3 * 3600

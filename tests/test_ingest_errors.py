@@ -41,7 +41,11 @@ Event = dict[str, Any]
 
 def _track(message_id: str, **extra: Any) -> Event:
     return {
-        "type": "track", "event": "Feature Used", "userId": "u1", "messageId": message_id, **extra,
+        "type": "track",
+        "event": "Feature Used",
+        "userId": "u1",
+        "messageId": message_id,
+        **extra,
     }
 
 
@@ -87,9 +91,7 @@ def _count(storage: Storage, table: str) -> int:
 
 
 def _links(storage: Storage) -> dict[str, tuple[str, datetime]]:
-    rows = storage.cursor().execute(
-        "select anonymous_id, user_id, linked_at from identity_links"
-    ).fetchall()
+    rows = storage.cursor().execute("select anonymous_id, user_id, linked_at from identity_links").fetchall()
     return {anonymous: (user, linked_at) for anonymous, user, linked_at in rows}
 
 
@@ -124,12 +126,12 @@ def small_client(tmp_path: Path, storage: Storage) -> Iterator[TestClient]:
 # -- request-level errors -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "body", [b'{"batch": [', b"not json", b"\xff\xfe", b"", b"   "], ids=repr
-)
+@pytest.mark.parametrize("body", [b'{"batch": [', b"not json", b"\xff\xfe", b"", b"   "], ids=repr)
 def test_malformed_json_is_400(client: TestClient, keys: Keys, body: bytes) -> None:
     response = client.post(
-        "/v1/batch", content=body, auth=_basic(keys.write),
+        "/v1/batch",
+        content=body,
+        auth=_basic(keys.write),
         headers={"Content-Type": "application/json"},
     )
     _assert_error(response, 400, "malformed_json")
@@ -143,9 +145,7 @@ def test_a_json_value_that_is_not_an_object_is_400(client: TestClient, keys: Key
     ("path", "body"),
     [("/v1/batch", {"batch": []}), ("/batch/", {"batch": []}), ("/batch/", [])],
 )
-def test_empty_batch_is_400(
-    client: TestClient, keys: Keys, storage: Storage, path: str, body: Any
-) -> None:
+def test_empty_batch_is_400(client: TestClient, keys: Keys, storage: Storage, path: str, body: Any) -> None:
     _assert_error(_post(client, path, body, keys.write), 400, "empty_batch")
     assert _count(storage, "events") == 0
 
@@ -159,10 +159,13 @@ def test_unparseable_batch_sent_at_is_400(client: TestClient, keys: Keys) -> Non
     _assert_error(_post(client, "/v1/batch", body, keys.write), 400, "invalid_input")
 
 
-@pytest.mark.parametrize(("method", "path", "status", "code"), [
-    ("GET", "/v1/batch", 405, "method_not_allowed"),
-    ("POST", "/v1/nothing-here", 404, "not_found"),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("GET", "/v1/batch", 405, "method_not_allowed"),
+        ("POST", "/v1/nothing-here", 404, "not_found"),
+    ],
+)
 def test_routing_errors_have_the_same_shape(
     client: TestClient, method: str, path: str, status: int, code: str
 ) -> None:
@@ -213,16 +216,16 @@ def test_body_too_large_on_the_wire_is_413(small_client: TestClient, keys: Keys)
     body = orjson.dumps(big)
     assert len(body) > 2048
     response = small_client.post(
-        "/v1/batch", content=body, auth=_basic(keys.write),
+        "/v1/batch",
+        content=body,
+        auth=_basic(keys.write),
         headers={"Content-Type": "application/json"},
     )
     error = _assert_error(response, 413, "payload_too_large")
     assert "2048" in error["detail"]
 
 
-def test_chunked_body_too_large_is_413_without_content_length(
-    small_client: TestClient, keys: Keys
-) -> None:
+def test_chunked_body_too_large_is_413_without_content_length(small_client: TestClient, keys: Keys) -> None:
     # No Content-Length: the cap must hold while streaming, not only on the declared size.
     def chunks() -> Iterator[bytes]:
         yield b'{"batch": ['
@@ -231,15 +234,15 @@ def test_chunked_body_too_large_is_413_without_content_length(
         yield orjson.dumps(_track("last")) + b"]}"
 
     response = small_client.post(
-        "/v1/batch", content=chunks(), auth=_basic(keys.write),
+        "/v1/batch",
+        content=chunks(),
+        auth=_basic(keys.write),
         headers={"Content-Type": "application/json"},
     )
     _assert_error(response, 413, "payload_too_large")
 
 
-def test_body_just_under_the_cap_is_accepted(
-    small_client: TestClient, keys: Keys, storage: Storage
-) -> None:
+def test_body_just_under_the_cap_is_accepted(small_client: TestClient, keys: Keys, storage: Storage) -> None:
     body = orjson.dumps({"batch": [_track(f"m{i}") for i in range(10)]})
     assert len(body) < 2048
     response = small_client.post("/v1/batch", content=body, auth=_basic(keys.write))
@@ -274,7 +277,9 @@ def test_gzip_bomb_is_413_quickly_without_inflating_it_all(
     started = time.monotonic()
     try:
         response = client.post(
-            "/v1/batch", content=bomb, auth=_basic(keys.write),
+            "/v1/batch",
+            content=bomb,
+            auth=_basic(keys.write),
             headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
         )
         elapsed = time.monotonic() - started
@@ -292,11 +297,11 @@ def test_gzip_bomb_is_413_quickly_without_inflating_it_all(
 
 
 @pytest.mark.parametrize("encoding", ["br", "zstd", "compress"])
-def test_unsupported_content_encoding_is_415(
-    client: TestClient, keys: Keys, encoding: str
-) -> None:
+def test_unsupported_content_encoding_is_415(client: TestClient, keys: Keys, encoding: str) -> None:
     response = client.post(
-        "/v1/batch", content=b"\x00\x01\x02", auth=_basic(keys.write),
+        "/v1/batch",
+        content=b"\x00\x01\x02",
+        auth=_basic(keys.write),
         headers={"Content-Encoding": encoding},
     )
     _assert_error(response, 415, "unsupported_encoding")
@@ -323,8 +328,12 @@ def test_invalid_compressed_body_is_400(
 
 @pytest.mark.parametrize(
     ("encoding", "wbits"),
-    [("gzip", 16 + zlib.MAX_WBITS), ("x-gzip", 16 + zlib.MAX_WBITS),
-     ("deflate", zlib.MAX_WBITS), ("deflate", -zlib.MAX_WBITS)],
+    [
+        ("gzip", 16 + zlib.MAX_WBITS),
+        ("x-gzip", 16 + zlib.MAX_WBITS),
+        ("deflate", zlib.MAX_WBITS),
+        ("deflate", -zlib.MAX_WBITS),
+    ],
     ids=["gzip", "x-gzip", "deflate-zlib", "deflate-raw"],
 )
 def test_compressed_bodies_are_accepted(
@@ -344,7 +353,10 @@ def test_compressed_bodies_are_accepted(
 
 
 def test_storage_failure_is_503_with_retry_after(
-    client: TestClient, keys: Keys, storage: Storage, settings: Settings,
+    client: TestClient,
+    keys: Keys,
+    storage: Storage,
+    settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     def broken(conn: duckdb.DuckDBPyConnection, group: Any, *known: Any) -> list[WriteResult]:
@@ -390,21 +402,29 @@ def test_storage_failure_mid_write_stores_nothing_and_a_retry_stores_all(
         return real(_FailsOnRejectedInsert(conn), group, known_links)  # type: ignore[arg-type]
 
     monkeypatch.setattr(app.storage, "write_ingest_group", half_broken)
-    batch = {"batch": [
-        _track("m1"),
-        {"type": "identify", "userId": "u1", "anonymousId": "a1", "messageId": "m2"},
-        {"type": "track", "userId": "u1", "messageId": "bad"},  # no event name: rejected
-    ]}
+    batch = {
+        "batch": [
+            _track("m1"),
+            {"type": "identify", "userId": "u1", "anonymousId": "a1", "messageId": "m2"},
+            {"type": "track", "userId": "u1", "messageId": "bad"},  # no event name: rejected
+        ]
+    }
     response = _post(client, "/v1/batch", batch, keys.write)
     _assert_error(response, 503, "storage_unavailable")
     assert "Retry-After" in response.headers
-    assert (_count(storage, "events"), _count(storage, "identity_links"),
-            _count(storage, "rejected_events")) == (0, 0, 0)
+    assert (
+        _count(storage, "events"),
+        _count(storage, "identity_links"),
+        _count(storage, "rejected_events"),
+    ) == (0, 0, 0)
 
     monkeypatch.undo()
     _assert_ok(_post(client, "/v1/batch", batch, keys.write), inserted=2, rejected=1)
-    assert (_count(storage, "events"), _count(storage, "identity_links"),
-            _count(storage, "rejected_events")) == (2, 1, 1)
+    assert (
+        _count(storage, "events"),
+        _count(storage, "identity_links"),
+        _count(storage, "rejected_events"),
+    ) == (2, 1, 1)
 
 
 # -- per-event rejection --------------------------------------------------------------------
@@ -432,7 +452,9 @@ def test_bad_events_are_rejected_one_by_one_and_kept_once(
     response = client.post("/v1/batch", content=body, auth=_basic(keys.write))
     _assert_ok(response, accepted=3, inserted=3, duplicates=0, rejected=5)
     assert {row["message_id"] for row in _rows(storage, "select message_id from events")} == {
-        "g1", "g2", "g3"
+        "g1",
+        "g2",
+        "g3",
     }
     rejected = _rows(storage, "select * from rejected_events")
     by_reason = {row["reason"]: row for row in rejected}
@@ -463,9 +485,7 @@ def test_single_event_endpoint_rejects_without_failing_the_request(
 # -- dedupe ---------------------------------------------------------------------------------
 
 
-def test_dedupe_inside_one_batch_and_across_batches(
-    client: TestClient, keys: Keys, storage: Storage
-) -> None:
+def test_dedupe_inside_one_batch_and_across_batches(client: TestClient, keys: Keys, storage: Storage) -> None:
     first = {"batch": [_track("d1"), _track("d2"), _track("d1", event="Changed Name")]}
     _assert_ok(_post(client, "/v1/batch", first, keys.write), accepted=3, inserted=2, duplicates=1)
     # The first copy wins: a retry must never rewrite what was already stored.
@@ -589,12 +609,14 @@ def test_key_is_found_wherever_sdks_put_it(
 def test_event_time_correction_rules(client: TestClient, keys: Keys, storage: Storage) -> None:
     stamp = datetime(2026, 3, 1, 12, 0, 0, 250_000, tzinfo=UTC)
     skewed_sent = stamp + timedelta(hours=2, seconds=7)
-    batch = {"batch": [
-        _track("both", timestamp=_iso(stamp), sentAt=_iso(skewed_sent)),
-        _track("no-sent", timestamp=_iso(stamp)),
-        _track("no-time"),
-        _track("offset", timestamp="2026-03-01T13:00:00+01:00", sentAt="2026-03-01T12:30:00Z"),
-    ]}
+    batch = {
+        "batch": [
+            _track("both", timestamp=_iso(stamp), sentAt=_iso(skewed_sent)),
+            _track("no-sent", timestamp=_iso(stamp)),
+            _track("no-time"),
+            _track("offset", timestamp="2026-03-01T13:00:00+01:00", sentAt="2026-03-01T12:30:00Z"),
+        ]
+    }
     _assert_ok(_post(client, "/v1/batch", batch, keys.write), inserted=4)
 
     both = _event(storage, "both")
@@ -633,15 +655,15 @@ def test_batch_sent_at_applies_to_events_without_their_own(
     assert own["occurred_at"] == own["received_at"] - timedelta(seconds=5)
 
 
-def test_far_future_time_is_clamped_and_flagged(
-    client: TestClient, keys: Keys, storage: Storage
-) -> None:
+def test_far_future_time_is_clamped_and_flagged(client: TestClient, keys: Keys, storage: Storage) -> None:
     now = datetime.now(UTC)
-    batch = {"batch": [
-        _track("future", timestamp=_iso(now + timedelta(hours=30))),
-        _track("future-skew", timestamp=_iso(now + timedelta(hours=25)), sentAt=_iso(now)),
-        _track("near-future", timestamp=_iso(now + timedelta(hours=22))),
-    ]}
+    batch = {
+        "batch": [
+            _track("future", timestamp=_iso(now + timedelta(hours=30))),
+            _track("future-skew", timestamp=_iso(now + timedelta(hours=25)), sentAt=_iso(now)),
+            _track("near-future", timestamp=_iso(now + timedelta(hours=22))),
+        ]
+    }
     _assert_ok(_post(client, "/v1/batch", batch, keys.write), inserted=3)
     for message_id in ("future", "future-skew"):
         row = _event(storage, message_id)
@@ -655,17 +677,27 @@ def test_far_future_time_is_clamped_and_flagged(
 # -- identity links -------------------------------------------------------------------------
 
 
-def test_identify_and_alias_create_identity_links(
-    client: TestClient, keys: Keys, storage: Storage
-) -> None:
-    batch = {"batch": [
-        {"type": "identify", "userId": "user-a", "anonymousId": "anon-a", "messageId": "i1",
-         "timestamp": "2026-02-01T10:00:00Z"},
-        {"type": "alias", "userId": "user-b", "previousId": "anon-b", "messageId": "i2",
-         "timestamp": "2026-02-01T11:00:00Z"},
-        {"type": "identify", "userId": "user-c", "messageId": "i3"},  # nothing to link
-        {"type": "track", "event": "Anon", "anonymousId": "anon-z", "messageId": "i4"},
-    ]}
+def test_identify_and_alias_create_identity_links(client: TestClient, keys: Keys, storage: Storage) -> None:
+    batch = {
+        "batch": [
+            {
+                "type": "identify",
+                "userId": "user-a",
+                "anonymousId": "anon-a",
+                "messageId": "i1",
+                "timestamp": "2026-02-01T10:00:00Z",
+            },
+            {
+                "type": "alias",
+                "userId": "user-b",
+                "previousId": "anon-b",
+                "messageId": "i2",
+                "timestamp": "2026-02-01T11:00:00Z",
+            },
+            {"type": "identify", "userId": "user-c", "messageId": "i3"},  # nothing to link
+            {"type": "track", "event": "Anon", "anonymousId": "anon-z", "messageId": "i4"},
+        ]
+    }
     _assert_ok(_post(client, "/v1/batch", batch, keys.write), inserted=4)
     assert _links(storage) == {
         "anon-a": ("user-a", datetime(2026, 2, 1, 10)),
@@ -674,8 +706,13 @@ def test_identify_and_alias_create_identity_links(
 
 
 def _identify(message_id: str, user: str, anonymous: str, at: str) -> Event:
-    return {"type": "identify", "userId": user, "anonymousId": anonymous, "messageId": message_id,
-            "timestamp": at}
+    return {
+        "type": "identify",
+        "userId": user,
+        "anonymousId": anonymous,
+        "messageId": message_id,
+        "timestamp": at,
+    }
 
 
 def test_earliest_identity_link_wins(client: TestClient, keys: Keys, storage: Storage) -> None:
@@ -694,10 +731,12 @@ def test_earliest_identity_link_wins(client: TestClient, keys: Keys, storage: St
     assert _links(storage)["anon-c"] == ("user-early", datetime(2026, 2, 1, 9))
 
     # Inside one batch, order on the wire does not matter either.
-    mixed = {"batch": [
-        _identify("m1", "user-2", "anon-d", "2026-02-02T12:00:00Z"),
-        _identify("m2", "user-1", "anon-d", "2026-02-02T08:00:00Z"),
-    ]}
+    mixed = {
+        "batch": [
+            _identify("m1", "user-2", "anon-d", "2026-02-02T12:00:00Z"),
+            _identify("m2", "user-1", "anon-d", "2026-02-02T08:00:00Z"),
+        ]
+    }
     _assert_ok(_post(client, "/v1/batch", mixed, keys.write), inserted=2)
     assert _links(storage)["anon-d"] == ("user-1", datetime(2026, 2, 2, 8))
     assert _count(storage, "identity_links") == 2
@@ -706,21 +745,28 @@ def test_earliest_identity_link_wins(client: TestClient, keys: Keys, storage: St
 # -- PostHog mapping ------------------------------------------------------------------------
 
 
-def test_posthog_fields_map_to_the_segment_columns(
-    client: TestClient, keys: Keys, storage: Storage
-) -> None:
+def test_posthog_fields_map_to_the_segment_columns(client: TestClient, keys: Keys, storage: Storage) -> None:
     capture_uuid = "0190f3c0-0000-7000-8000-000000000001"
     identify_uuid = "0190f3c0-0000-7000-8000-000000000002"
     body = {
         "api_key": keys.write,
         "sent_at": "2026-04-01T10:00:30Z",
         "batch": [
-            {"event": "Signed Up", "distinct_id": "ph-user", "uuid": capture_uuid,
-             "timestamp": "2026-04-01T10:00:00Z",
-             "properties": {"plan": "team", "$set": {"email": "x@example.com"}}},
-            {"event": "$identify", "distinct_id": "ph-user", "uuid": identify_uuid,
-             "timestamp": "2026-04-01T09:00:00Z", "$set": {"name": "X"},
-             "properties": {"$anon_distinct_id": "ph-anon"}},
+            {
+                "event": "Signed Up",
+                "distinct_id": "ph-user",
+                "uuid": capture_uuid,
+                "timestamp": "2026-04-01T10:00:00Z",
+                "properties": {"plan": "team", "$set": {"email": "x@example.com"}},
+            },
+            {
+                "event": "$identify",
+                "distinct_id": "ph-user",
+                "uuid": identify_uuid,
+                "timestamp": "2026-04-01T09:00:00Z",
+                "$set": {"name": "X"},
+                "properties": {"$anon_distinct_id": "ph-anon"},
+            },
             {"event": "No Time", "distinct_id": "ph-user", "uuid": "ph-offset", "offset": 1500},
         ],
     }
@@ -728,7 +774,10 @@ def test_posthog_fields_map_to_the_segment_columns(
 
     capture = _event(storage, capture_uuid)
     assert (capture["type"], capture["event"], capture["user_id"], capture["api"]) == (
-        "track", "Signed Up", "ph-user", "posthog",
+        "track",
+        "Signed Up",
+        "ph-user",
+        "posthog",
     )
     assert capture["properties"] == {"plan": "team"}
     assert capture["traits"] == {"email": "x@example.com"}
@@ -738,7 +787,9 @@ def test_posthog_fields_map_to_the_segment_columns(
 
     identify = _event(storage, identify_uuid)
     assert (identify["type"], identify["user_id"], identify["anonymous_id"]) == (
-        "identify", "ph-user", "ph-anon",
+        "identify",
+        "ph-user",
+        "ph-anon",
     )
     assert identify["traits"] == {"name": "X"}
     assert _links(storage) == {"ph-anon": ("ph-user", identify["occurred_at"])}
@@ -769,7 +820,9 @@ def test_posthog_alias_links_the_previous_id_to_the_new_one(
     # posthog-python's alias(previous_id="anon-old", distinct_id="user-new") sends this:
     # the event's distinct_id is the previous id and properties.alias is the new one.
     event = {
-        "event": "$create_alias", "distinct_id": "anon-old", "uuid": "al-1",
+        "event": "$create_alias",
+        "distinct_id": "anon-old",
+        "uuid": "al-1",
         "timestamp": "2026-02-01T10:00:00Z",
         "properties": {"distinct_id": "anon-old", "alias": "user-new"},
     }
@@ -779,12 +832,13 @@ def test_posthog_alias_links_the_previous_id_to_the_new_one(
     assert _links(storage) == {"anon-old": ("user-new", datetime(2026, 2, 1, 10))}
 
 
-def test_posthog_event_without_name_is_rejected(
-    client: TestClient, keys: Keys, storage: Storage
-) -> None:
-    body = {"api_key": keys.write, "batch": [
-        {"distinct_id": "d1", "uuid": "x1", "properties": {}},
-        {"event": "Fine", "distinct_id": "d1", "uuid": "x2"},
-    ]}
+def test_posthog_event_without_name_is_rejected(client: TestClient, keys: Keys, storage: Storage) -> None:
+    body = {
+        "api_key": keys.write,
+        "batch": [
+            {"distinct_id": "d1", "uuid": "x1", "properties": {}},
+            {"event": "Fine", "distinct_id": "d1", "uuid": "x2"},
+        ],
+    }
     _assert_ok(client.post("/batch/", json=body), inserted=1, rejected=1)
     assert _rows(storage, "select reason from rejected_events") == [{"reason": "missing_event"}]

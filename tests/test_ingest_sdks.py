@@ -50,9 +50,7 @@ def _events(server: LiveServer) -> dict[str, Row]:
 
 
 def _links(server: LiveServer) -> dict[str, str]:
-    rows = server.storage.cursor().execute(
-        "select anonymous_id, user_id from identity_links"
-    ).fetchall()
+    rows = server.storage.cursor().execute("select anonymous_id, user_id from identity_links").fetchall()
     return {anonymous: user for anonymous, user in rows}
 
 
@@ -104,9 +102,7 @@ def test_segment_sync_calls_are_stored_with_identity_and_corrected_time(
 ) -> None:
     # sync_mode posts each call before returning and raises on any non-2xx: nothing is queued
     # or retried behind the test's back.
-    client = SegmentClient(
-        keys.write, host=live_server.url, sync_mode=True, max_retries=0, timeout=10
-    )
+    client = SegmentClient(keys.write, host=live_server.url, sync_mode=True, max_retries=0, timeout=10)
     at = _an_hour_ago()
     sent: dict[str, tuple[str, datetime]] = {}
 
@@ -115,29 +111,62 @@ def test_segment_sync_calls_are_stored_with_identity_and_corrected_time(
         assert ok is True
         sent[message["messageId"]] = (kind, when)
 
-    keep("track", client.track(
-        user_id="user-1", event="Report Exported", properties={"format": "csv", "rows": 42},
-        timestamp=at,
-    ), at)
-    keep("identify", client.identify(
-        user_id="user-1", anonymous_id="anon-1", traits={"plan": "pro", "seats": 5},
-        timestamp=at + timedelta(milliseconds=1),
-    ), at + timedelta(milliseconds=1))
-    keep("page", client.page(
-        anonymous_id="anon-2", category="Docs", name="Pricing", properties={"path": "/pricing"},
-        timestamp=at + timedelta(milliseconds=2),
-    ), at + timedelta(milliseconds=2))
-    keep("alias", client.alias(
-        previous_id="anon-3", user_id="user-3", timestamp=at + timedelta(milliseconds=3)
-    ), at + timedelta(milliseconds=3))
-    keep("screen", client.screen(
-        user_id="user-1", name="Settings", properties={"tab": "billing"},
-        timestamp=at + timedelta(milliseconds=4),
-    ), at + timedelta(milliseconds=4))
-    keep("group", client.group(
-        user_id="user-1", group_id="acme", traits={"employees": 40},
-        timestamp=at + timedelta(milliseconds=5),
-    ), at + timedelta(milliseconds=5))
+    keep(
+        "track",
+        client.track(
+            user_id="user-1",
+            event="Report Exported",
+            properties={"format": "csv", "rows": 42},
+            timestamp=at,
+        ),
+        at,
+    )
+    keep(
+        "identify",
+        client.identify(
+            user_id="user-1",
+            anonymous_id="anon-1",
+            traits={"plan": "pro", "seats": 5},
+            timestamp=at + timedelta(milliseconds=1),
+        ),
+        at + timedelta(milliseconds=1),
+    )
+    keep(
+        "page",
+        client.page(
+            anonymous_id="anon-2",
+            category="Docs",
+            name="Pricing",
+            properties={"path": "/pricing"},
+            timestamp=at + timedelta(milliseconds=2),
+        ),
+        at + timedelta(milliseconds=2),
+    )
+    keep(
+        "alias",
+        client.alias(previous_id="anon-3", user_id="user-3", timestamp=at + timedelta(milliseconds=3)),
+        at + timedelta(milliseconds=3),
+    )
+    keep(
+        "screen",
+        client.screen(
+            user_id="user-1",
+            name="Settings",
+            properties={"tab": "billing"},
+            timestamp=at + timedelta(milliseconds=4),
+        ),
+        at + timedelta(milliseconds=4),
+    )
+    keep(
+        "group",
+        client.group(
+            user_id="user-1",
+            group_id="acme",
+            traits={"employees": 40},
+            timestamp=at + timedelta(milliseconds=5),
+        ),
+        at + timedelta(milliseconds=5),
+    )
 
     stored = _events(live_server)
     assert set(stored) == set(sent)
@@ -151,7 +180,9 @@ def test_segment_sync_calls_are_stored_with_identity_and_corrected_time(
 
     track = by_type["track"]
     assert (track["event"], track["user_id"], track["anonymous_id"]) == (
-        "Report Exported", "user-1", None,
+        "Report Exported",
+        "user-1",
+        None,
     )
     assert track["properties"] == {"format": "csv", "rows": 42}
     assert track["context"]["library"]["name"] == "analytics-python"
@@ -185,16 +216,23 @@ def test_segment_background_batches_arrive_once_each(
     # The SDK's normal mode: a consumer thread uploads batches of up to 100. max_retries=0
     # makes the first failure final, and on_error hands it to the test.
     client = SegmentClient(
-        keys.write, host=live_server.url, max_retries=0, on_error=on_error, upload_size=100,
-        upload_interval=0.05, timeout=10,
+        keys.write,
+        host=live_server.url,
+        max_retries=0,
+        on_error=on_error,
+        upload_size=100,
+        upload_interval=0.05,
+        timeout=10,
     )
     at = _an_hour_ago()
     sent: dict[str, datetime] = {}
     for index in range(250):
         when = at + timedelta(milliseconds=index)
         ok, message = client.track(
-            anonymous_id=f"anon-{index % 7}", event="Feature Used",
-            properties={"index": index}, timestamp=when,
+            anonymous_id=f"anon-{index % 7}",
+            event="Feature Used",
+            properties={"index": index},
+            timestamp=when,
         )
         assert ok is True
         sent[message["messageId"]] = when
@@ -251,20 +289,45 @@ def test_rudderstack_gzip_sync_calls_are_stored(
     assert client.gzip is True
     at = datetime.now(UTC) - timedelta(minutes=30, microseconds=123)
     calls: list[tuple[str, datetime, tuple[bool, dict[str, Any]]]] = [
-        ("track", at, client.track(
-            user_id="rs-user", event="Checkout Started", properties={"cart": 3}, timestamp=at,
-        )),
-        ("identify", at + timedelta(seconds=1), client.identify(
-            user_id="rs-user", anonymous_id="rs-anon", traits={"email": "a@example.com"},
-            timestamp=at + timedelta(seconds=1),
-        )),
-        ("page", at + timedelta(seconds=2), client.page(
-            anonymous_id="rs-anon", name="Home", properties={"path": "/"},
-            timestamp=at + timedelta(seconds=2),
-        )),
-        ("alias", at + timedelta(seconds=3), client.alias(
-            previous_id="rs-old", user_id="rs-user", timestamp=at + timedelta(seconds=3),
-        )),
+        (
+            "track",
+            at,
+            client.track(
+                user_id="rs-user",
+                event="Checkout Started",
+                properties={"cart": 3},
+                timestamp=at,
+            ),
+        ),
+        (
+            "identify",
+            at + timedelta(seconds=1),
+            client.identify(
+                user_id="rs-user",
+                anonymous_id="rs-anon",
+                traits={"email": "a@example.com"},
+                timestamp=at + timedelta(seconds=1),
+            ),
+        ),
+        (
+            "page",
+            at + timedelta(seconds=2),
+            client.page(
+                anonymous_id="rs-anon",
+                name="Home",
+                properties={"path": "/"},
+                timestamp=at + timedelta(seconds=2),
+            ),
+        ),
+        (
+            "alias",
+            at + timedelta(seconds=3),
+            client.alias(
+                previous_id="rs-old",
+                user_id="rs-user",
+                timestamp=at + timedelta(seconds=3),
+            ),
+        ),
     ]
 
     payloads = _rudder_payloads(rudder_bodies)
@@ -280,7 +343,9 @@ def test_rudderstack_gzip_sync_calls_are_stored(
 
     track = stored[calls[0][2][1]["messageId"]]
     assert (track["event"], track["user_id"], track["properties"]) == (
-        "Checkout Started", "rs-user", {"cart": 3},
+        "Checkout Started",
+        "rs-user",
+        {"cart": 3},
     )
     # RudderStack puts identify traits under context.traits rather than at the root.
     identify = stored[calls[1][2][1]["messageId"]]
@@ -302,8 +367,13 @@ def test_rudderstack_gzip_background_batches_arrive_once_each(
     on_error: Callable[[BaseException, Any], None],
 ) -> None:
     client = RudderClient(
-        keys.write, host=live_server.url, max_retries=0, on_error=on_error, upload_size=50,
-        upload_interval=0.05, timeout=10,
+        keys.write,
+        host=live_server.url,
+        max_retries=0,
+        on_error=on_error,
+        upload_size=50,
+        upload_interval=0.05,
+        timeout=10,
     )
     assert client.gzip is True
     at = datetime.now(UTC) - timedelta(hours=2)
@@ -311,7 +381,9 @@ def test_rudderstack_gzip_background_batches_arrive_once_each(
     for index in range(120):
         when = at + timedelta(seconds=index)
         ok, message = client.track(
-            user_id=f"rs-{index % 5}", event="Search", properties={"q": f"term {index}"},
+            user_id=f"rs-{index % 5}",
+            event="Search",
+            properties={"q": f"term {index}"},
             timestamp=when,
         )
         assert ok is True
@@ -339,14 +411,10 @@ def test_rudderstack_gzip_background_batches_arrive_once_each(
 def _posthog_client(server: LiveServer, key: str, **options: Any) -> posthog.Posthog:
     # debug=True makes the SDK's public methods raise instead of logging and returning None;
     # max_retries=0 keeps a refused upload from being retried.
-    return posthog.Posthog(
-        key, host=server.url, debug=True, max_retries=0, timeout=10, **options
-    )
+    return posthog.Posthog(key, host=server.url, debug=True, max_retries=0, timeout=10, **options)
 
 
-def test_posthog_sync_capture_set_and_identify_are_mapped(
-    live_server: LiveServer, keys: Keys
-) -> None:
+def test_posthog_sync_capture_set_and_identify_are_mapped(live_server: LiveServer, keys: Keys) -> None:
     client = _posthog_client(live_server, keys.write, sync_mode=True)
     at = datetime.now(UTC) - timedelta(hours=3, microseconds=7)
     capture_id = str(uuid.uuid4())
@@ -385,7 +453,9 @@ def test_posthog_sync_capture_set_and_identify_are_mapped(
 
     capture = stored[capture_id]
     assert (capture["type"], capture["event"], capture["user_id"]) == (
-        "track", "Export Clicked", "ph-user",
+        "track",
+        "Export Clicked",
+        "ph-user",
     )
     assert capture["properties"]["format"] == "pdf"
     assert "$set" not in capture["properties"]
@@ -394,7 +464,9 @@ def test_posthog_sync_capture_set_and_identify_are_mapped(
 
     identify = stored[identify_id]
     assert (identify["type"], identify["user_id"], identify["anonymous_id"]) == (
-        "identify", "ph-user", "ph-anon",
+        "identify",
+        "ph-user",
+        "ph-anon",
     )
     assert identify["traits"] == {"email": "ph@example.com"}
 
@@ -410,12 +482,14 @@ def test_posthog_sync_capture_set_and_identify_are_mapped(
     assert _rejected_count(live_server) == 0
 
 
-def test_posthog_gzip_background_batches_arrive_once_each(
-    live_server: LiveServer, keys: Keys
-) -> None:
+def test_posthog_gzip_background_batches_arrive_once_each(live_server: LiveServer, keys: Keys) -> None:
     errors: list[BaseException] = []
     client = _posthog_client(
-        live_server, keys.write, gzip=True, flush_at=40, flush_interval=0.05,
+        live_server,
+        keys.write,
+        gzip=True,
+        flush_at=40,
+        flush_interval=0.05,
         on_error=lambda error, batch: errors.append(error),
     )
     at = datetime.now(UTC) - timedelta(days=1)
@@ -423,7 +497,9 @@ def test_posthog_gzip_background_batches_arrive_once_each(
     for index in range(100):
         when = at + timedelta(seconds=index)
         event_id = client.capture(
-            "Dashboard Viewed", distinct_id=f"ph-{index % 3}", properties={"n": index},
+            "Dashboard Viewed",
+            distinct_id=f"ph-{index % 3}",
+            properties={"n": index},
             timestamp=when,
         )
         assert event_id is not None

@@ -68,18 +68,12 @@ def test_apply_changed_file_updates(db: str, tmp_path: Path, capsys: Capsys) -> 
     assert launches.history(state)[-1].by == "kim"
 
 
-def test_apply_reports_bad_files_and_applies_the_rest(
-    db: str, tmp_path: Path, capsys: Capsys
-) -> None:
+def test_apply_reports_bad_files_and_applies_the_rest(db: str, tmp_path: Path, capsys: Capsys) -> None:
     folder = tmp_path / "specs"
     folder.mkdir()
     shutil.copy(SAMPLES / "smart-export.yaml", folder / "b-export.yaml")
     (folder / "a-broken.yaml").write_text("key: [unclosed\nname: x\n", encoding="utf-8")
-    bad_metric = (
-        (SAMPLES / "ai-summaries.yaml")
-        .read_text(encoding="utf-8")
-        .replace("adoption_rate", "adopt")
-    )
+    bad_metric = (SAMPLES / "ai-summaries.yaml").read_text(encoding="utf-8").replace("adoption_rate", "adopt")
     (folder / "c-invalid.yml").write_text(bad_metric, encoding="utf-8")
     (folder / "notes.txt").write_text("not a spec", encoding="utf-8")
 
@@ -89,9 +83,7 @@ def test_apply_reports_bad_files_and_applies_the_rest(
     broken, invalid = (line for line in err.splitlines() if line.startswith(str(folder)))
     assert broken.startswith(f"{folder / 'a-broken.yaml'}: not valid YAML: ")
     assert "line 1, column 6" in err
-    assert invalid.startswith(
-        f"{folder / 'c-invalid.yml'}: the launch spec is not valid (kpis.1.metric: "
-    )
+    assert invalid.startswith(f"{folder / 'c-invalid.yml'}: the launch spec is not valid (kpis.1.metric: ")
     assert "unknown metric 'adopt'; valid metrics: exposure_rate" in invalid
     assert load(db, "smart-export").latest.version == 1
 
@@ -161,9 +153,7 @@ def test_amend_is_recorded_and_apply_stays_idempotent(db: str, capsys: Capsys) -
 
     _, out, _ = run(capsys, "launch", "show", "--db", db, "ai-summaries")
     assert "target: 0.1\n" in out
-    assert out.rstrip().endswith(
-        "Z maria: adoption: target 20.0% -> 10.0% (free plan converts slower)"
-    )
+    assert out.rstrip().endswith("Z maria: adoption: target 20.0% -> 10.0% (free plan converts slower)")
 
     code, out, _ = run(capsys, "launch", "apply", "--db", db, str(SAMPLES / "ai-summaries.yaml"))
     assert (code, out) == (0, f"{SAMPLES / 'ai-summaries.yaml'}: ai-summaries unchanged\n")
@@ -193,9 +183,7 @@ def test_amend_is_recorded_and_apply_stays_idempotent(db: str, capsys: Capsys) -
 )
 def test_amend_refusals(db: str, capsys: Capsys, args: list[str], message: str) -> None:
     run(capsys, "launch", "apply", "--db", db, "--by", "sam", str(SAMPLES))
-    code, out, err = run(
-        capsys, "launch", "amend", "--db", db, "smart-export", "--kpi", "adoption", *args
-    )
+    code, out, err = run(capsys, "launch", "amend", "--db", db, "smart-export", "--kpi", "adoption", *args)
     assert (code, out) == (1, "")
     assert err.startswith(f"landed: {message}")
     assert load(db, "smart-export").amendments == []
@@ -204,23 +192,17 @@ def test_amend_refusals(db: str, capsys: Capsys, args: list[str], message: str) 
 def test_amend_before_launch_is_refused(db: str, tmp_path: Path, capsys: Capsys) -> None:
     spec = tmp_path / "later.yaml"
     text = (SAMPLES / "smart-export.yaml").read_text(encoding="utf-8")
-    spec.write_text(
-        text.replace("launched_at: 2026-09-14", "launched_at: 2099-09-14"), encoding="utf-8"
-    )
+    spec.write_text(text.replace("launched_at: 2026-09-14", "launched_at: 2099-09-14"), encoding="utf-8")
     run(capsys, "launch", "apply", "--db", db, str(spec))
     amend = ["launch", "amend", "--db", db, "smart-export", "--kpi", "adoption", "--target", "0.1"]
     code, _, err = run(capsys, *amend, "--reason", "r")
     assert code == 1
-    assert err.startswith(
-        "landed: launch 'smart-export' is not live yet (launches at 2099-09-14T09:00:00Z)"
-    )
+    assert err.startswith("landed: launch 'smart-export' is not live yet (launches at 2099-09-14T09:00:00Z)")
 
 
 def test_amend_requires_a_reason_flag(db: str, capsys: Capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(
-            ["launch", "amend", "--db", db, "smart-export", "--kpi", "adoption", "--target", "0.1"]
-        )
+        main(["launch", "amend", "--db", db, "smart-export", "--kpi", "adoption", "--target", "0.1"])
     assert exit_info.value.code == 2
     assert "the following arguments are required: --reason" in capsys.readouterr().err
 
@@ -228,9 +210,7 @@ def test_amend_requires_a_reason_flag(db: str, capsys: Capsys) -> None:
 def test_admin_key_from_cli_manages_launches(db: str, capsys: Capsys) -> None:
     secrets: dict[str, str] = {}
     for scope in ("admin", "write"):
-        code, out, _ = run(
-            capsys, "keys", "create", "--db", db, "--name", f"{scope}-key", "--scope", scope
-        )
+        code, out, _ = run(capsys, "keys", "create", "--db", db, "--name", f"{scope}-key", "--scope", scope)
         assert code == 0 and out.startswith(f"created {scope} key '{scope}-key'")
         secrets[scope] = out.splitlines()[1]
     _, out, _ = run(capsys, "keys", "list", "--db", db)

@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 import yaml
 from fastapi.testclient import TestClient
@@ -19,9 +18,7 @@ from app.storage import Storage
 from pipelines.launch import LaunchSpec
 from tests.conftest import Keys
 
-SAMPLE = (
-    Path(__file__).resolve().parent.parent / "data" / "sample" / "launches" / "smart-export.yaml"
-)
+SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "launches" / "smart-export.yaml"
 FUTURE = "2099-03-01T09:00:00Z"
 PAST = "2026-01-05T09:00:00Z"
 
@@ -144,9 +141,7 @@ LOCKED_CHANGES: dict[str, Callable[[Spec], Spec]] = {
 
 
 @pytest.mark.parametrize("field", list(LOCKED_CHANGES))
-def test_put_after_launch_refuses_locked_changes(
-    client: TestClient, keys: Keys, field: str
-) -> None:
+def test_put_after_launch_refuses_locked_changes(client: TestClient, keys: Keys, field: str) -> None:
     spec = make_spec(launched_at=PAST)
     put(client, keys, spec)
     refused = put(client, keys, LOCKED_CHANGES[field](spec))
@@ -154,8 +149,7 @@ def test_put_after_launch_refuses_locked_changes(
     error = refused.json()
     assert error["code"] == "launch_locked"
     assert (
-        error["message"]
-        == f"launch 'export' went live at 2026-01-05T09:00:00Z; {field} can no longer change"
+        error["message"] == f"launch 'export' went live at 2026-01-05T09:00:00Z; {field} can no longer change"
     )
     assert "POST /api/launches/export/amendments" in error["detail"]
     assert len(history(client, keys, "export")) == 1
@@ -211,9 +205,7 @@ def apply(storage: Storage, spec: Spec, now: datetime, by: str = "po") -> str:
 
 def test_kpis_first_set_are_the_last_version_before_launch(storage: Storage) -> None:
     assert apply(storage, make_spec(), T0) == "created"
-    assert (
-        apply(storage, with_kpi(make_spec(), "adoption", target=0.25), T1, by="maria") == "updated"
-    )
+    assert apply(storage, with_kpi(make_spec(), "adoption", target=0.25), T1, by="maria") == "updated"
     with pytest.raises(Conflict) as refused:
         apply(storage, with_kpi(make_spec(), "adoption", target=0.1), T2)
     assert refused.value.code == "launch_locked"
@@ -298,9 +290,7 @@ def test_amendment_can_add_a_kpi_set_after_launch(storage: Storage) -> None:
     apply(storage, make_spec(), T0)
     request = launches.AmendmentRequest(
         reason="track upgrades",
-        kpis=[
-            launches.KpiChange(id="premium", metric="conversion_rate", comparator=">=", target=0.05)
-        ],
+        kpis=[launches.KpiChange(id="premium", metric="conversion_rate", comparator=">=", target=0.05)],
     )
     state = launches.amend_launch(storage, "export", request, by="po", now=T2)
     records = {r.id: r for r in state.kpi_records}
@@ -359,9 +349,7 @@ def test_amendment_refusals(
 
 def test_amendment_before_launch_is_refused(client: TestClient, keys: Keys) -> None:
     put(client, keys, make_spec())
-    response = amend(
-        client, keys, "export", {"reason": "r", "kpis": [{"id": "adoption", "target": 0.1}]}
-    )
+    response = amend(client, keys, "export", {"reason": "r", "kpis": [{"id": "adoption", "target": 0.1}]})
     assert (response.status_code, response.json()["code"]) == (409, "launch_not_live")
     assert "PUT /api/launches/export" in response.json()["detail"]
 
@@ -437,9 +425,7 @@ INVALID: dict[str, tuple[Callable[[Spec], Spec], str]] = {
 
 
 @pytest.mark.parametrize("case", list(INVALID))
-def test_invalid_spec_via_api_is_422_naming_the_problem(
-    client: TestClient, keys: Keys, case: str
-) -> None:
+def test_invalid_spec_via_api_is_422_naming_the_problem(client: TestClient, keys: Keys, case: str) -> None:
     mutate, expected = INVALID[case]
     response = put(client, keys, mutate(make_spec()))
     assert (response.status_code, response.json()["code"]) == (422, "invalid_input")
@@ -484,15 +470,9 @@ def test_only_admin_keys_write_and_write_keys_read_nothing(
     client: TestClient, keys: Keys, method: str, path: str, is_write: bool, scope: str
 ) -> None:
     put(client, keys, make_spec())
-    body: Any = (
-        make_spec()
-        if method == "PUT"
-        else {"reason": "r", "kpis": [{"id": "reach", "target": 0.1}]}
-    )
+    body: Any = make_spec() if method == "PUT" else {"reason": "r", "kpis": [{"id": "reach", "target": 0.1}]}
     headers = {} if scope == "none" else auth(keys.write if scope == "write" else keys.read)
-    response = client.request(
-        method, path, json=body if method in {"PUT", "POST"} else None, headers=headers
-    )
+    response = client.request(method, path, json=body if method in {"PUT", "POST"} else None, headers=headers)
     expected = {"none": 401, "write": 403, "read": 403 if is_write else 200}[scope]
     assert response.status_code == expected
     if expected != 200:

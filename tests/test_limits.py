@@ -19,11 +19,17 @@ def _track(message_id: str, **extra: object) -> dict[str, object]:
 
 
 def test_rate_limit_answers_429_with_retry_after(tmp_path: Path, storage: Storage, keys: Keys) -> None:
-    settings = Settings(db_path=str(tmp_path / "x.duckdb"), rate_limit_events_per_second=10, rate_limit_burst_events=20)
+    settings = Settings(
+        db_path=str(tmp_path / "x.duckdb"), rate_limit_events_per_second=10, rate_limit_burst_events=20
+    )
     with TestClient(create_app(settings, storage)) as client:
-        ok = client.post("/v1/batch", json={"batch": [_track(f"a{i}") for i in range(20)]}, auth=(keys.write, ""))
+        ok = client.post(
+            "/v1/batch", json={"batch": [_track(f"a{i}") for i in range(20)]}, auth=(keys.write, "")
+        )
         assert ok.status_code == 200
-        limited = client.post("/v1/batch", json={"batch": [_track(f"b{i}") for i in range(15)]}, auth=(keys.write, ""))
+        limited = client.post(
+            "/v1/batch", json={"batch": [_track(f"b{i}") for i in range(15)]}, auth=(keys.write, "")
+        )
         assert limited.status_code == 429
         assert limited.json()["code"] == "rate_limited"
         assert limited.headers["Retry-After"] == "2"  # 15 events at 10/s with an empty bucket
@@ -44,7 +50,9 @@ def test_token_bucket_refills_at_the_rate() -> None:
 def test_too_many_events_in_one_request_is_413(tmp_path: Path, storage: Storage, keys: Keys) -> None:
     settings = Settings(db_path=str(tmp_path / "x.duckdb"), max_batch_events=5)
     with TestClient(create_app(settings, storage)) as client:
-        response = client.post("/v1/batch", json={"batch": [_track(f"m{i}") for i in range(6)]}, auth=(keys.write, ""))
+        response = client.post(
+            "/v1/batch", json={"batch": [_track(f"m{i}") for i in range(6)]}, auth=(keys.write, "")
+        )
     assert response.status_code == 413
     assert response.json()["message"] == "the batch has 6 events; the limit is 5"
     assert storage.count_events() == 0

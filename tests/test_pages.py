@@ -43,9 +43,7 @@ NOW = AS_OF + timedelta(hours=1)
 def week_earlier(report: LaunchReport, **update: object) -> LaunchReport:
     """The same launch a week earlier: adoption 1.8% and still inconclusive."""
     kpis = [
-        kpi.model_copy(update={"value": 0.018, "verdict": "inconclusive"})
-        if kpi.id == "adoption"
-        else kpi
+        kpi.model_copy(update={"value": 0.018, "verdict": "inconclusive"}) if kpi.id == "adoption" else kpi
         for kpi in report.kpis
     ]
     return report.model_copy(update={"kpis": kpis, "verdict": "inconclusive", **update})
@@ -214,9 +212,7 @@ def test_scorecard_escapes_every_user_string() -> None:
         report=report,
         warnings=[HOSTILE],
         segment_traits=[HOSTILE],
-        history=[
-            HistoryEntry(at=NOW, by=HOSTILE, kind="amendment", summary=HOSTILE, reason=HOSTILE)
-        ],
+        history=[HistoryEntry(at=NOW, by=HOSTILE, kind="amendment", summary=HOSTILE, reason=HOSTILE)],
         json_url='/x"><script>alert(1)</script>',
     )
     assert HOSTILE not in page
@@ -298,9 +294,7 @@ def test_portfolio_stacks_on_a_phone() -> None:
 
 def test_portfolio_unchanged_empty_and_hostile() -> None:
     current = build_report()
-    unchanged = PortfolioRow(
-        report=current, previous=current, days_since_launch=18, scorecard_url="/l/x"
-    )
+    unchanged = PortfolioRow(report=current, previous=current, days_since_launch=18, scorecard_url="/l/x")
     assert "no change" in pages.portfolio_page([unchanged], generated_at=NOW)
     assert "No launches yet." in pages.portfolio_page([], generated_at=NOW)
 
@@ -352,10 +346,7 @@ def test_review_order_reads_like_a_meeting() -> None:
 
 def test_review_page() -> None:
     page = pages.review_page("2025-W12", review_sections(), generated_at=NOW)
-    order = [
-        page.index(name)
-        for name in ["Onboarding checklist", "Bulk export", "Autosave", "Dark mode"]
-    ]
+    order = [page.index(name) for name in ["Onboarding checklist", "Bulk export", "Autosave", "Dark mode"]]
     assert order == sorted(order)
     assert "<h1>Weekly review: 2025-W12</h1>" in page
     assert "Inconclusive → Missed" in page

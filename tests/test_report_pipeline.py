@@ -91,9 +91,7 @@ def inputs(
         orient="row",
     )
     activity = (
-        events_frame.group_by(
-            "user_id", day=pl.col("at").dt.date(), part=pl.col("after_launch_time")
-        )
+        events_frame.group_by("user_id", day=pl.col("at").dt.date(), part=pl.col("after_launch_time"))
         .agg(first_at=pl.col("at").min())
         .select(
             "user_id",
@@ -148,8 +146,7 @@ def report(
 
 def kpi(metric: str, comparator: str = ">=", target: float = 0.5, **more: Any) -> Kpi:
     return Kpi.model_validate(
-        {"id": "k", "metric": metric, "comparator": comparator, "target": target, "min_sample": 1}
-        | more
+        {"id": "k", "metric": metric, "comparator": comparator, "target": target, "min_sample": 1} | more
     )
 
 
@@ -159,9 +156,7 @@ def record(first: Kpi, current: Kpi | None = None, **flags: bool) -> KpiRecord:
 
 
 def counts(active: int, exposed: int = 0, adopters: int = 0, tried: int = 0) -> Counts:
-    return Counts(
-        active=active, exposed=exposed, adopters=adopters, tried=tried, repeated=0, converted=0
-    )
+    return Counts(active=active, exposed=exposed, adopters=adopters, tried=tried, repeated=0, converted=0)
 
 
 # -- helpers shared with the storage layer -------------------------------------------------------
@@ -559,9 +554,7 @@ def test_stickiness_before_the_first_full_day_is_undefined() -> None:
         as_of=t(0, 18, base=NOON),
         kpis=[record(kpi("stickiness"))],
     )
-    assert result.metrics.stickiness == Stickiness(
-        value=None, full_days=0, adopters=1, interval=None
-    )
+    assert result.metrics.stickiness == Stickiness(value=None, full_days=0, adopters=1, interval=None)
     assert result.kpis[0].verdict == "insufficient_data"  # nothing to judge yet
 
 
@@ -585,9 +578,7 @@ def test_wilson_at_a_proportion_agrees_with_wilson_at_a_count(k: int, n: int) ->
         (">=", 0.3, 29, "insufficient_data"),  # n below min_sample 30
     ],
 )
-def test_kpi_verdicts_judge_the_interval(
-    comparator: str, target: float, n: int, verdict: str
-) -> None:
+def test_kpi_verdicts_judge_the_interval(comparator: str, target: float, n: int, verdict: str) -> None:
     interval = Interval(low=0.3, high=0.5)
     assert (
         kpi_verdict(interval, n, comparator=comparator, target=target, min_sample=30)  # type: ignore[arg-type]
@@ -673,15 +664,9 @@ def test_funnel_names_the_largest_drop() -> None:
     # converted 2 of tried (lost 1). The largest loss is exposed: 6 / 10 = 60%.
     assert result.funnel == Funnel(
         steps=[
-            FunnelStep(
-                step="active", users=10, parent=None, rate_from_parent=None, rate_from_active=1.0
-            ),
-            FunnelStep(
-                step="exposed", users=4, parent="active", rate_from_parent=0.4, rate_from_active=0.4
-            ),
-            FunnelStep(
-                step="tried", users=3, parent="exposed", rate_from_parent=0.75, rate_from_active=0.3
-            ),
+            FunnelStep(step="active", users=10, parent=None, rate_from_parent=None, rate_from_active=1.0),
+            FunnelStep(step="exposed", users=4, parent="active", rate_from_parent=0.4, rate_from_active=0.4),
+            FunnelStep(step="tried", users=3, parent="exposed", rate_from_parent=0.75, rate_from_active=0.3),
             FunnelStep(
                 step="repeated",
                 users=1,

@@ -104,9 +104,7 @@ NEWCOMBE_GRID = [
 
 @pytest.mark.parametrize(("k1", "n1", "k2", "n2"), NEWCOMBE_GRID)
 @pytest.mark.parametrize("confidence", [0.95, 0.9])
-def test_newcombe_matches_statsmodels(
-    k1: int, n1: int, k2: int, n2: int, confidence: float
-) -> None:
+def test_newcombe_matches_statsmodels(k1: int, n1: int, k2: int, n2: int, confidence: float) -> None:
     ref_low, ref_high = confint_proportions_2indep(
         k1, n1, k2, n2, method="newcomb", compare="diff", alpha=1 - confidence
     )

@@ -80,14 +80,14 @@ async def _ingest(request: Request, *, api: str, kind: str) -> Response:
         api=api,
     )
     result = await asyncio.wrap_future(storage.write_events(key.key_id, parsed, received_at))
-    body = {
+    reply = {
         "success": True,
         "accepted": result.accepted,
         "inserted": result.inserted,
         "duplicates": result.duplicates,
         "rejected": result.rejected,
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    return Response(orjson.dumps(reply), media_type="application/json")
 
 
 def _key_in_body(payload: Any) -> str | None:
@@ -158,10 +158,17 @@ for _kind in SEGMENT_KINDS:
     )
 for _path in POSTHOG_PATHS:
     router.add_api_route(
-        f"{_path}/", posthog_capture, methods=["POST"], response_model=IngestResult,
+        f"{_path}/",
+        posthog_capture,
+        methods=["POST"],
+        response_model=IngestResult,
         name=f"posthog{_path.replace('/', '_')}",
     )
     router.add_api_route(
-        _path, posthog_capture, methods=["POST"], response_model=IngestResult, include_in_schema=False,
+        _path,
+        posthog_capture,
+        methods=["POST"],
+        response_model=IngestResult,
+        include_in_schema=False,
         name=f"posthog{_path.replace('/', '_')}_noslash",
     )

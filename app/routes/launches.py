@@ -56,8 +56,16 @@ def launch_out(state: launches.LaunchState, result: str | None = None) -> Launch
         created_at=state.versions[0].recorded_at,
         updated_at=max([state.latest.recorded_at, *(a.amended_at for a in state.amendments)]),
         spec=state.spec,
-        kpis=[KpiOut(id=r.id, first_set=r.first_set, current=r.current, amended=r.amended,
-                     set_after_launch=r.set_after_launch) for r in state.kpi_records],
+        kpis=[
+            KpiOut(
+                id=r.id,
+                first_set=r.first_set,
+                current=r.current,
+                amended=r.amended,
+                set_after_launch=r.set_after_launch,
+            )
+            for r in state.kpi_records
+        ],
         result=result,  # type: ignore[arg-type]
     )
 
@@ -67,7 +75,9 @@ def list_launches(storage: StorageDep, key: ReadKeyDep) -> list[LaunchOut]:
     return [launch_out(s) for s in launches.list_launches(storage)]
 
 
-@router.get("/{launch_key}", response_model=LaunchOut, summary="One launch, its KPIs as first set and as amended")
+@router.get(
+    "/{launch_key}", response_model=LaunchOut, summary="One launch, its KPIs as first set and as amended"
+)
 def get_launch(launch_key: str, storage: StorageDep, key: ReadKeyDep) -> LaunchOut:
     return launch_out(launches.load_launch(storage, launch_key))
 
@@ -78,7 +88,9 @@ def get_launch(launch_key: str, storage: StorageDep, key: ReadKeyDep) -> LaunchO
     summary="Create or replace a launch (before launch); descriptive fields only after",
     responses={201: {"description": "created"}, 409: {"description": "locked after launch"}},
 )
-def put_launch(launch_key: str, spec: LaunchSpec, storage: StorageDep, key: AdminKeyDep, response: Response) -> LaunchOut:
+def put_launch(
+    launch_key: str, spec: LaunchSpec, storage: StorageDep, key: AdminKeyDep, response: Response
+) -> LaunchOut:
     state, result = launches.put_launch(storage, spec, by=key.name, now=now_utc(), key=launch_key)
     if result == "created":
         response.status_code = 201

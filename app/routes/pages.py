@@ -62,7 +62,7 @@ def plotly_bundle() -> Response:
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(next: str | None = None) -> HTMLResponse:  # noqa: A002 - the query parameter's name
+def login_form(next: str | None = None) -> HTMLResponse:
     return HTMLResponse(login_page(None, next_url=next))
 
 
@@ -113,8 +113,12 @@ def scorecard(
     if not allowed:
         return _login_redirect(request)
     ctx = scorecard_context(
-        storage, reports, launch_key,
-        as_of=as_of or default_as_of(now_utc()), segment=segment, segment_metric=metric,
+        storage,
+        reports,
+        launch_key,
+        as_of=as_of or default_as_of(now_utc()),
+        segment=segment,
+        segment_metric=metric,
     )
     return _html(scorecard_page(ctx), header_key)
 
@@ -124,7 +128,9 @@ def review(
     request: Request,
     storage: StorageDep,
     reports: ReportsDep,
-    week: Annotated[str | None, Query(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W47")] = None,
+    week: Annotated[
+        str | None, Query(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W47")
+    ] = None,
 ) -> Response:
     allowed, header_key = _page_auth(request, storage)
     if not allowed:

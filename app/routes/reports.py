@@ -35,7 +35,10 @@ def launch_report(
     key: ReadKeyDep,
     as_of: Annotated[
         datetime | None,
-        Query(description="Report as of this time (ISO 8601; default now). Earlier than the window's end: provisional."),
+        Query(
+            description="Report as of this time (ISO 8601; default now). "
+            "Earlier than the window's end: provisional."
+        ),
     ] = None,
     segment: Annotated[
         str | None, Query(max_length=200, description="Break each rate down by this trait, e.g. plan")

@@ -30,7 +30,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +43,8 @@ MINUTE = 60 * SECOND
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
 
-DATA_START = datetime(2026, 8, 24, tzinfo=timezone.utc)
-DATA_END = datetime(2026, 11, 20, tzinfo=timezone.utc)
+DATA_START = datetime(2026, 8, 24, tzinfo=UTC)
+DATA_END = datetime(2026, 11, 20, tzinfo=UTC)
 DEFAULT_SEED = 7
 DEFAULT_USERS = 3000
 # Fixed (not derived from --users) so a given user gets the same events whatever the total
@@ -79,11 +79,11 @@ def to_us(moment: datetime) -> int:
 
 
 def iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 T0 = to_us(DATA_START)
