@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -77,7 +78,7 @@ class ReportService:
 
     def __init__(self, storage: Storage, *, cache_size: int = CACHE_SIZE) -> None:
         self._storage = storage
-        self._cache: OrderedDict[tuple[object, ...], LaunchReport] = OrderedDict()
+        self._cache: OrderedDict[tuple[object, ...], LaunchReport | Readiness] = OrderedDict()
         self._lock = threading.Lock()
         self._cache_size = cache_size
 
@@ -101,23 +102,52 @@ class ReportService:
             segment,
             self._storage.data_version,
         )
+        cached = self._cached(
+            cache_key,
+            lambda: compute_report(
+                report_inputs(self._storage, spec, effective, segment),
+                launch=spec,
+                kpis=state.kpi_records,
+                as_of=effective,
+                segment=segment,
+            ),
+        )
+        assert isinstance(cached, LaunchReport)
+        return cached
+
+    def _cached(
+        self, key: tuple[object, ...], compute: Callable[[], LaunchReport | Readiness]
+    ) -> LaunchReport | Readiness:
         with self._lock:
-            if cache_key in self._cache:
-                self._cache.move_to_end(cache_key)
-                return self._cache[cache_key]
-        inputs = report_inputs(self._storage, spec, effective, segment)
-        report = compute_report(inputs, launch=spec, kpis=state.kpi_records, as_of=effective, segment=segment)
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        value = compute()
         with self._lock:
-            self._cache[cache_key] = report
+            self._cache[key] = value
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return report
+        return value
 
     def readiness(self, key: str, *, as_of: datetime) -> Readiness:
-        """Signal matchers against recent events; before launch, whether KPIs can be judged."""
+        """Signal matchers against recent events; before launch, whether KPIs can be judged.
+        Cached like reports: until new events arrive or the launch changes."""
         state = launches.load_launch(self._storage, key)
-        spec = state.spec
         as_of = naive_utc(as_of)
+        cache_key = (
+            "readiness",
+            key,
+            state.latest.version,
+            len(state.amendments),
+            as_of,
+            self._storage.data_version,
+        )
+        cached = self._cached(cache_key, lambda: self._readiness(state, as_of))
+        assert isinstance(cached, Readiness)
+        return cached
+
+    def _readiness(self, state: LaunchState, as_of: datetime) -> Readiness:
+        spec = state.spec
         live = state.is_locked(as_of)
         properties = signal_property_names(spec)
         matchers = [*spec.signals.exposed, *spec.signals.used, *spec.signals.converted]

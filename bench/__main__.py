@@ -20,6 +20,7 @@ from bench import Row, markdown_table
 
 BENCHMARKS = ("ingest",)
 BENCHMARKS += ("report",)  # bench/report.py: launch report at 1M and 10M events
+BENCHMARKS += ("pages",)  # bench/pages.py: dashboard pages at 1M events
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
