@@ -33,6 +33,14 @@ def _open(settings: Settings) -> Storage:
     return Storage(settings.db_path, max_events_per_commit=settings.commit_max_events)
 
 
+def _exit_cleanly_on_sigterm() -> None:
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; ending with a
+    # normal exit (status 0) tells a supervisor the shutdown was orderly.
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -40,6 +48,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     print(f"Landed on http://{settings.host}:{settings.port}  (database: {settings.db_path})")
+    _exit_cleanly_on_sigterm()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
     return 0
 
@@ -362,6 +371,7 @@ Press Ctrl+C to stop. The demo database is {db_file}; it is rebuilt on every `ma
 """,
         flush=True,
     )
+    _exit_cleanly_on_sigterm()
     try:
         uvicorn.run(
             create_app(settings, storage), host=settings.host, port=settings.port, log_level="warning"

@@ -128,14 +128,16 @@ class Writer:
 
     def __init__(
         self,
-        conn: duckdb.DuckDBPyConnection,
+        connection: Callable[[], duckdb.DuckDBPyConnection],
         *,
         max_events: int,
-        reconnect: Callable[[], duckdb.DuckDBPyConnection] | None = None,
+        on_error: Callable[[], None] = lambda: None,
     ) -> None:
-        self._conn = conn
+        # The live connection is asked for at every write: after a fault the storage may have
+        # replaced it, or have none until the database can be opened again.
+        self._connection = connection
+        self._on_error = on_error
         self._max_events = max_events
-        self._reconnect = reconnect
         # Fault drills: while set, every write fails with this error, as storage would.
         self.fault: Exception | None = None
         self._queue: queue.Queue[Any] = queue.Queue()
@@ -183,44 +185,33 @@ class Writer:
             self._write_group(group)
 
     def _run_job(self, job: _Job) -> None:
+        conn: duckdb.DuckDBPyConnection | None = None
         try:
             if self.fault is not None:
                 raise self.fault
-            self._conn.begin()
-            result = job.run(self._conn)
-            self._conn.commit()
+            conn = self._connection()
+            conn.begin()
+            result = job.run(conn)
+            conn.commit()
         except BaseException as error:
-            _rollback(self._conn)
+            if conn is not None:
+                _rollback(conn)
             if isinstance(error, duckdb.Error):
-                self._recover()
+                self._on_error()
                 error = StorageUnavailable("storage is unavailable; retry later", str(error))
             job.future.set_exception(error)
         else:
             job.future.set_result(result)
-
-    def _recover(self) -> None:
-        """After a storage error, keep the connection if it still works, else open a new one
-        (DuckDB invalidates a database after some I/O failures), so the service recovers
-        without a restart once the fault clears."""
-        try:
-            self._conn.execute("select 1").fetchall()
-            return
-        except duckdb.Error:
-            pass
-        if self._reconnect is None:
-            return
-        with contextlib.suppress(duckdb.Error, StorageUnavailable):  # the next write tries again
-            self._conn = self._reconnect()
 
     def _write_group(self, group: list[_IngestJob]) -> None:
         try:
             if self.fault is not None:
                 raise self.fault
             results = write_ingest_group(
-                self._conn, [(j.source, j.batch, j.received_at) for j in group], self._known_links
+                self._connection(), [(j.source, j.batch, j.received_at) for j in group], self._known_links
             )
         except duckdb.Error as error:
-            self._recover()
+            self._on_error()
             failure: BaseException = StorageUnavailable("storage is unavailable; retry later", str(error))
             for job in group:
                 job.future.set_exception(failure)
@@ -347,32 +338,48 @@ class Storage:
 
     def __init__(self, db_path: str, *, max_events_per_commit: int = 50_000) -> None:
         self.db_path = db_path
-        self._conn = self._connect()
+        self._conn_lock = threading.Lock()
+        self._conn: duckdb.DuckDBPyConnection | None = self._connect()
         self._apply_schema()
         self._keys_lock = threading.Lock()
         self._keys: dict[str, ApiKey] = {}
         self._load_keys()
         self.writer = Writer(
-            self._conn,
-            max_events=max_events_per_commit,
-            reconnect=None if db_path == ":memory:" else self._reopen,
+            self.connection, max_events=max_events_per_commit, on_error=self.check_connection
         )
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         try:
             return duckdb.connect(self.db_path)
-        except duckdb.IOException as error:
+        except duckdb.Error as error:
             raise StorageUnavailable(
                 f"cannot open the database {self.db_path}",
                 f"{error}. Is another Landed process (a running service) using it?",
             ) from error
 
-    def _reopen(self) -> duckdb.DuckDBPyConnection:
-        """A new connection replacing an invalidated one; readers use it from now on."""
-        with contextlib.suppress(duckdb.Error):
-            self._conn.close()
-        self._conn = self._connect()
-        return self._conn
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The live connection, opening the database again if a fault closed it; raises
+        StorageUnavailable (503 with Retry-After) while it cannot be opened."""
+        with self._conn_lock:
+            if self._conn is None:
+                self._conn = self._connect()
+            return self._conn
+
+    def check_connection(self) -> None:
+        """After a storage error: keep the connection if it still answers, else close it
+        (DuckDB invalidates a database after some I/O failures) so the next use opens the file
+        again, and the service recovers without a restart once the fault clears."""
+        with self._conn_lock:
+            if self._conn is None or self.db_path == ":memory:":
+                return
+            try:
+                self._conn.execute("select 1").fetchall()
+                return
+            except duckdb.Error:
+                pass
+            with contextlib.suppress(duckdb.Error):
+                self._conn.close()
+            self._conn = None
 
     def inject_write_fault(self, error: Exception | None) -> None:
         """Fault drills and tests: make every write fail with `error` until called with None."""
@@ -380,19 +387,27 @@ class Storage:
 
     def close(self) -> None:
         self.writer.close()
-        self._conn.close()
+        with self._conn_lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor for reads, separate from the writer's connection."""
-        return self._conn.cursor()
+        try:
+            return self.connection().cursor()
+        except duckdb.Error as error:
+            self.check_connection()
+            raise StorageUnavailable("storage is unavailable; retry later", str(error)) from error
 
     def _apply_schema(self) -> None:
         # Every schema file is an idempotent `create ... if not exists`, so opening an existing
         # database applies only what it lacks.
-        self._conn.begin()
+        conn = self.connection()
+        conn.begin()
         for _, statement in schema_statements():
-            self._conn.execute(statement)
-        self._conn.commit()
+            conn.execute(statement)
+        conn.commit()
 
     # -- ingestion ---------------------------------------------------------------------------
 
@@ -412,7 +427,7 @@ class Storage:
     # -- keys --------------------------------------------------------------------------------
 
     def _load_keys(self) -> None:
-        rows = self._conn.cursor().execute(query("select_api_keys")).fetchall()
+        rows = self.cursor().execute(query("select_api_keys")).fetchall()
         keys = {
             key_hash: ApiKey(key_id, name, scope, created_at, revoked_at)
             for key_id, name, scope, key_hash, created_at, revoked_at in rows
