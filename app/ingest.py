@@ -177,7 +177,7 @@ def segment_row(
     if not isinstance(event, dict):
         raise EventError("invalid_event", "each event must be a JSON object")
     event_type = event.get("type") or default_type
-    if event_type not in EVENT_TYPES:
+    if not isinstance(event_type, str) or event_type not in EVENT_TYPES:
         shown = "missing" if event_type is None else repr(str(event_type)[:40])
         raise EventError(
             "unknown_type",
@@ -319,6 +319,13 @@ def parse_events(
                     api=api,
                 )
             parsed.rows.append(row)
+        except OverflowError:
+            # Times near the ends of the representable range (year 1 or 9999 with an offset).
+            kept = _without_secrets(raw)
+            payload = orjson.dumps(kept).decode() if _serialisable(kept) else repr(kept)
+            parsed.rejected.append(
+                Rejected("invalid_timestamp", "a time is outside the supported range", payload)
+            )
         except EventError as error:
             kept = _without_secrets(raw)
             payload = orjson.dumps(kept).decode() if _serialisable(kept) else repr(kept)

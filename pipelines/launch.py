@@ -32,7 +32,8 @@ DURATION_METRICS = ("median_days_to_adopt",)
 _RETENTION = re.compile(r"^week_([1-9][0-9]?)_retention$")
 CONVERSION_METRICS = ("conversion_rate", "baseline_conversion_rate")
 
-Scalar = str | int | float | bool
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Scalar = str | int | FiniteFloat | bool
 WhereValue = Scalar | list[Scalar]
 
 
@@ -57,7 +58,10 @@ def as_text(value: Scalar) -> str:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is outside the supported range") from None
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
@@ -121,7 +125,7 @@ class Kpi(_Model):
     id: Slug
     metric: str
     comparator: Literal[">=", "<="]
-    target: float
+    target: FiniteFloat
     min_sample: int = Field(default=30, ge=1)
     by_day: int | None = Field(default=None, ge=1)
 
