@@ -17,7 +17,7 @@ import polars as pl
 from pipelines.audience import in_audience
 from pipelines.journeys import DAY_US, Journeys
 from pipelines.launch import Audience
-from pipelines.rates import median_days, rate, wilson_interval_at
+from pipelines.rates import median_days, rate
 from pipelines.report_models import (
     Counts,
     Interval,
@@ -27,6 +27,7 @@ from pipelines.report_models import (
     Stickiness,
     Window,
 )
+from pipelines.stats import wilson_interval_at
 from pipelines.windows import baseline_start, full_days
 
 

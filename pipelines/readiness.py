@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipelines.journeys import matches
 from pipelines.launch import LaunchSpec, Matcher, is_rate_metric
-from pipelines.rates import wilson_interval_at
+from pipelines.stats import wilson_interval_at
 from pipelines.windows import naive_utc
 
 RECENT = timedelta(days=7)

@@ -54,21 +54,34 @@ def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, fl
     Raises ``ValueError`` unless ``0 <= k <= n`` and ``0 < confidence < 1``.
     """
     _check_counts(k, n)
-    z = _z_score(confidence)
+    _z_score(confidence)
     if n == 0:
         # With no trials the data say nothing about the rate, so the only
         # defensible interval is the whole parameter space.
         return (0.0, 1.0)
-    p = k / n
+    return wilson_interval_at(k / n, n, confidence)
+
+
+def wilson_interval_at(p: float, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval at an observed share p on n trials.
+
+    p need not be k / n for an integer k: a mean of daily shares (stickiness) is judged as if
+    it were one share of n users, and readiness searches for the shares a target can resolve.
+    """
+    if n <= 0:
+        raise ValueError(f"n must be positive, got n={n}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must lie in [0, 1], got p={p}")
+    z = _z_score(confidence)
     z2 = z * z
     denominator = 1.0 + z2 / n
     centre = (p + z2 / (2.0 * n)) / denominator
     half_width = z * math.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denominator
-    # At k == 0 (k == n) the lower (upper) bound is exactly 0 (1), but
+    # At p == 0 (p == 1) the lower (upper) bound is exactly 0 (1), but
     # sqrt-of-a-square rounding can leave it a few ulps off either side;
     # a rate of 1e-20 would be a spurious claim that zero is excluded.
-    low = 0.0 if k == 0 else max(0.0, centre - half_width)
-    high = 1.0 if k == n else min(1.0, centre + half_width)
+    low = 0.0 if p == 0.0 else max(0.0, centre - half_width)
+    high = 1.0 if p == 1.0 else min(1.0, centre + half_width)
     return (low, high)
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from pipelines.diagnosis import ASSOCIATION_NOTE, compute_funnel
 from pipelines.launch import Kpi, KpiRecord, LaunchSpec
-from pipelines.rates import median_days, rate, wilson_interval_at
+from pipelines.rates import median_days, rate
 from pipelines.report import (
     ACTIVITY_SCHEMA,
     SIGNALS_SCHEMA,
@@ -43,7 +43,7 @@ from pipelines.report_models import (
     TimelineDay,
     Window,
 )
-from pipelines.stats import newcombe_difference_interval, wilson_interval
+from pipelines.stats import newcombe_difference_interval, wilson_interval, wilson_interval_at
 from pipelines.verdicts import kpi_verdict, launch_verdict
 
 LAUNCH = datetime(2024, 3, 1)  # a midnight launch: UTC days and window days coincide
