@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
+from http import HTTPStatus
 from typing import Any
 
 import duckdb
@@ -13,6 +14,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import (
@@ -39,6 +41,19 @@ STATUS = {
     RateLimited: 429,
     StorageUnavailable: 503,
 }
+
+
+class ErrorBody(BaseModel):
+    """Every error the service answers: a stable code, a sentence for people, and detail."""
+
+    code: str
+    message: str
+    detail: str
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer, all of the ErrorBody shape."""
+    return {status: {"model": ErrorBody, "description": HTTPStatus(status).phrase} for status in statuses}
 
 
 def error_body(code: str, message: str, detail: str = "") -> dict[str, str]:

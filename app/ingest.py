@@ -90,7 +90,10 @@ def parse_time(value: Any, field_name: str) -> datetime | None:
     else:
         raise EventError("invalid_timestamp", f"{field_name} must be an ISO 8601 string")
     if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise EventError("invalid_timestamp", f"{field_name} is outside the supported range") from None
     return parsed
 
 

@@ -13,6 +13,7 @@ from app.launches import LaunchState
 from app.reports import ReportService
 from app.storage import Storage
 from dashboards.pages import HistoryEntry, PortfolioRow, ReviewSection, ScorecardContext
+from pipelines.launch import in_supported_range
 
 WEEK = timedelta(days=7)
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -25,7 +26,8 @@ def parse_week(week: str) -> tuple[datetime, datetime]:
         raise InvalidInput(f"week {week!r} is not an ISO week", "write it like 2026-W47", code="invalid_week")
     try:
         start = datetime.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
-    except ValueError as error:
+        in_supported_range(start + WEEK)
+    except (ValueError, OverflowError) as error:
         raise InvalidInput(f"week {week!r} does not exist", str(error), code="invalid_week") from None
     return start, start + WEEK
 

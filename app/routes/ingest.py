@@ -15,13 +15,13 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from app.errors import InvalidInput, PayloadTooLarge, RateLimited
-from app.http import key_from_headers, parse_json, read_body
+from app.http import error_responses, key_from_headers, parse_json, read_body
 from app.ingest import EventError, now_utc, parse_events, parse_time
 from app.ratelimit import RateLimiter
 from app.settings import Settings
 from app.storage import Storage
 
-router = APIRouter(tags=["ingestion"])
+router = APIRouter(tags=["ingestion"], responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503))
 
 SEGMENT_KINDS = ("batch", "track", "identify", "page", "screen", "group", "alias")
 POSTHOG_PATHS = ("/batch", "/capture", "/e", "/i/v0/e")

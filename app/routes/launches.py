@@ -10,10 +10,13 @@ from pydantic import BaseModel
 
 from app import launches
 from app.deps import AdminKeyDep, ReadKeyDep, StorageDep
+from app.http import error_responses
 from app.ingest import now_utc
 from pipelines.launch import Kpi, LaunchSpec
 
-router = APIRouter(prefix="/api/launches", tags=["launches"])
+router = APIRouter(
+    prefix="/api/launches", tags=["launches"], responses=error_responses(400, 401, 403, 404, 409, 422, 503)
+)
 
 
 class KpiOut(BaseModel):

@@ -3,7 +3,6 @@ the plotly.js they load, served by the service itself so pages work offline."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import parse_qs, quote
 
@@ -16,7 +15,8 @@ from app.http import key_from_headers
 from app.ingest import now_utc
 from app.reports import default_as_of
 from app.review import current_week, portfolio_rows, review_sections, scorecard_context
-from app.routes.reports import ReportsDep
+from app.routes.reports import AsOf, ReportsDep
+from dashboards.figures import SegmentMetric
 from dashboards.pages import login_page, plotly_js, portfolio_page, review_page, scorecard_page
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -106,8 +106,8 @@ def scorecard(
     storage: StorageDep,
     reports: ReportsDep,
     segment: Annotated[str | None, Query(max_length=200)] = None,
-    metric: Annotated[str | None, Query(max_length=64)] = None,
-    as_of: datetime | None = None,
+    metric: SegmentMetric | None = None,
+    as_of: AsOf | None = None,
 ) -> Response:
     allowed, header_key = _page_auth(request, storage)
     if not allowed:

@@ -6,14 +6,22 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AfterValidator
 
 from app.deps import ReadKeyDep
+from app.http import error_responses
 from app.ingest import now_utc
 from app.reports import ReportService, default_as_of
+from pipelines.launch import in_supported_range
 from pipelines.readiness import Readiness
 from pipelines.report_models import LaunchReport
 
-router = APIRouter(prefix="/api/launches", tags=["reports"])
+router = APIRouter(
+    prefix="/api/launches", tags=["reports"], responses=error_responses(400, 401, 403, 404, 422, 503)
+)
+
+# Report times are checked like launch times, so date arithmetic never leaves the calendar.
+AsOf = Annotated[datetime, AfterValidator(in_supported_range)]
 
 
 def get_reports(request: Request) -> ReportService:
@@ -34,7 +42,7 @@ def launch_report(
     reports: ReportsDep,
     key: ReadKeyDep,
     as_of: Annotated[
-        datetime | None,
+        AsOf | None,
         Query(
             description="Report as of this time (ISO 8601; default now). "
             "Earlier than the window's end: provisional."
@@ -56,6 +64,6 @@ def launch_readiness(
     launch_key: str,
     reports: ReportsDep,
     key: ReadKeyDep,
-    as_of: Annotated[datetime | None, Query(description="Check as of this time (default now)")] = None,
+    as_of: Annotated[AsOf | None, Query(description="Check as of this time (default now)")] = None,
 ) -> Readiness:
     return reports.readiness(launch_key, as_of=as_of or now_utc())
