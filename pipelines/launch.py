@@ -57,11 +57,23 @@ def as_text(value: Scalar) -> str:
     return str(value)
 
 
-def _utc(value: datetime) -> datetime:
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def in_supported_range(value: datetime) -> datetime:
+    """Times between 2000 and 2100 (UTC): launches, announcements and report times."""
     try:
-        return value.astimezone(UTC)
+        utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     except OverflowError:
-        raise ValueError("the time is outside the supported range") from None
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise ValueError("the time must lie between 2000-01-01 and 2100-01-01 (UTC)")
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    return in_supported_range(value).astimezone(UTC)
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from pipelines.journeys import matches
 from pipelines.launch import LaunchSpec, Matcher, is_rate_metric
+from pipelines.report_models import UtcTime
 from pipelines.stats import wilson_interval_at
 from pipelines.windows import naive_utc
 
@@ -30,7 +31,7 @@ class MatcherReadiness(_Result):
     matcher: Matcher
     events_7d: int
     users_7d: int
-    last_seen_at: datetime | None
+    last_seen_at: UtcTime | None
     warning: str | None
 
 
@@ -50,7 +51,7 @@ class KpiResolution(_Result):
 
 class Readiness(_Result):
     launch_key: str
-    as_of: datetime
+    as_of: UtcTime
     live: bool
     matchers: list[MatcherReadiness]
     expected_active: int | None

@@ -3,10 +3,23 @@ dashboards draw. Rates are 0..1 floats; a rate whose denominator is 0 has value 
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import UTC, date, datetime
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+
+
+def _utc_text(value: datetime) -> str:
+    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return aware.isoformat().replace("+00:00", "Z")
+
+
+# Times are computed as naive UTC; in JSON they carry their zone (RFC 3339), e.g. "...Z".
+UtcTime = Annotated[
+    datetime,
+    PlainSerializer(_utc_text, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
 
 KpiVerdict = Literal["met", "missed", "inconclusive", "insufficient_data"]
 LaunchVerdict = Literal["landed", "missed", "inconclusive"]
@@ -58,10 +71,10 @@ class RetentionWeek(_Result):
 class Window(_Result):
     """The measured period: [start, end), cut at as_of when that is earlier (provisional)."""
 
-    start: datetime
-    end: datetime
-    full_end: datetime
-    as_of: datetime
+    start: UtcTime
+    end: UtcTime
+    full_end: UtcTime
+    as_of: UtcTime
     days: float
     provisional: bool
 
@@ -168,7 +181,7 @@ class TimelineDay(_Result):
 
 class Marker(_Result):
     label: str
-    at: datetime
+    at: UtcTime
 
 
 class Timeline(_Result):

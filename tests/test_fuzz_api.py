@@ -370,13 +370,6 @@ def test_generated_requests_never_get_a_server_error(api: Api, operation: tuple[
 
 # ----------------------------------------------------------------------------- conformance
 
-NAIVE_TIMES = (
-    "BUG: response times are naive ISO strings without an offset (e.g. created_at "
-    "'2026-11-22T03:40:05.348454', window.start, Readiness.as_of), which break the "
-    "`format: date-time` (RFC 3339, offset required) the schema declares: LaunchOut and "
-    "HistoryOut (app/routes/launches.py), LaunchReport (pipelines/report_models.py), Readiness"
-)
-
 
 def xfail(reason: str) -> pytest.MarkDecorator:
     # raises=: a test that breaks for another reason (a typo, a changed fixture) must fail;
@@ -391,14 +384,7 @@ def marked(failing: dict[tuple[str, str], str]) -> list[Any]:
 
 
 STATUS_FAILURES: dict[tuple[str, str], str] = {}  # fixed: every route declares its error statuses
-BODY_FAILURES = {
-    ("GET", "/api/launches"): NAIVE_TIMES,
-    ("GET", "/api/launches/{launch_key}"): NAIVE_TIMES,
-    ("GET", "/api/launches/{launch_key}/history"): NAIVE_TIMES,
-    ("PUT", "/api/launches/{launch_key}"): NAIVE_TIMES,
-    ("GET", "/api/launches/{launch_key}/report"): NAIVE_TIMES,
-    ("GET", "/api/launches/{launch_key}/readiness"): NAIVE_TIMES,
-}
+BODY_FAILURES: dict[tuple[str, str], str] = {}  # fixed: times carry their zone (RFC 3339)
 
 
 @pytest.mark.parametrize("operation", marked(STATUS_FAILURES))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Response
@@ -13,6 +12,7 @@ from app.deps import AdminKeyDep, ReadKeyDep, StorageDep
 from app.http import error_responses
 from app.ingest import now_utc
 from pipelines.launch import Kpi, LaunchSpec
+from pipelines.report_models import UtcTime
 
 router = APIRouter(
     prefix="/api/launches", tags=["launches"], responses=error_responses(400, 401, 403, 404, 409, 422, 503)
@@ -31,8 +31,8 @@ class LaunchOut(BaseModel):
     key: str
     live: bool
     version: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcTime
+    updated_at: UtcTime
     spec: LaunchSpec
     kpis: list[KpiOut]
     result: Literal["created", "updated", "unchanged"] | None = None
@@ -40,7 +40,7 @@ class LaunchOut(BaseModel):
 
 class HistoryOut(BaseModel):
     kind: Literal["version", "amendment"]
-    at: datetime
+    at: UtcTime
     by: str
     summary: str
     reason: str
