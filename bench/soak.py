@@ -249,6 +249,7 @@ class SoakResult:
     stored: int
     distinct: int
     load_before: tuple[float, float, float]
+    server_log: str = ""  # the service's own output (tracebacks of any 5xx), kept for diagnosis
 
     @property
     def throughput(self) -> float:
@@ -342,7 +343,8 @@ def run_soak(seconds: float) -> SoakResult:
         with duckdb.connect(str(db_path), read_only=True) as conn:
             row = conn.execute("select count(*), count(distinct message_id) from events").fetchone()
         assert row is not None
-    return SoakResult(seconds, ingest, reads, rss, peak, int(row[0]), int(row[1]), load_before)
+        server_log = log.read_text(encoding="utf-8", errors="replace")[-20_000:]
+    return SoakResult(seconds, ingest, reads, rss, peak, int(row[0]), int(row[1]), load_before, server_log)
 
 
 def _drive(
@@ -468,6 +470,8 @@ def main() -> int:
     print(report)
     for error in [*result.ingest.errors, *result.reads.errors][:10]:
         print(f"  {error}", file=sys.stderr)
+    if not result.passed and result.server_log:
+        print("\nThe service's output:\n" + result.server_log[-5_000:], file=sys.stderr)
     return 0 if result.passed else 1
 
 

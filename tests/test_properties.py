@@ -68,6 +68,8 @@ safe_naive = st.datetimes(min_value=SAFE_MIN, max_value=SAFE_MAX)
 safe_aware = st.datetimes(min_value=SAFE_MIN, max_value=SAFE_MAX, timezones=offsets)
 any_aware = st.datetimes(timezones=offsets)  # the whole range datetime allows
 safe_times = safe_naive | safe_aware
+# Launch specs accept times between 2000 and 2100 (UTC); a day's margin keeps every offset inside.
+spec_times = st.datetimes(min_value=datetime(2000, 1, 2), max_value=datetime(2099, 12, 30), timezones=offsets)
 any_times = st.datetimes() | any_aware
 time_values = any_times.map(datetime.isoformat) | st.text(max_size=25) | json_scalars
 ids = st.text(min_size=1, max_size=20) | st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -180,7 +182,7 @@ rate_metrics = st.sampled_from(RATE_METRICS) | st.integers(1, 99).map(lambda n: 
 
 
 @st.composite
-def launch_specs(draw: st.DrawFn, times: st.SearchStrategy[datetime] = safe_aware) -> dict[str, Any]:
+def launch_specs(draw: st.DrawFn, times: st.SearchStrategy[datetime] = spec_times) -> dict[str, Any]:
     """A valid launch spec as JSON, every rule of the model respected."""
     window = draw(st.integers(min_value=1, max_value=366))
     converted = draw(st.lists(matchers(), max_size=2))

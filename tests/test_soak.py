@@ -20,10 +20,10 @@ def test_short_soak_loses_nothing_and_never_fails() -> None:
     assert result.lost == 0, errors
     assert result.unexpected == 0, (result.stored, result.distinct, result.ingest.acked_events)
     assert result.stored == result.distinct == result.ingest.acked_events
-    assert result.server_errors == 0, errors
+    assert result.server_errors == 0, (errors, result.server_log)
     assert result.ingest.unanswered == result.reads.unanswered == 0, errors
     assert set(result.ingest.statuses) == {200}, errors
-    assert set(result.reads.statuses) == {200}, errors
+    assert set(result.reads.statuses) == {200}, (errors, result.server_log)
     assert all(result.reads.latencies[name] for name in READ_PATHS), "a page was never read"
     assert result.reads.report_counts.get("active", 0) > 0, result.reads.report_counts
     assert result.rss, "the service's memory was never sampled"

@@ -1,0 +1,489 @@
+"""Report speed: the full launch report (ReportService) against hand-written SQL, at scale.
+
+For each size (1M and 10M events; 100M too with BENCH_BIG=1) a database is built once and kept
+under `bench/data/` (git-ignored), so reruns only measure. Building it: the project's seeded
+generator writes Parquet (`data/sample/generate.py --format parquet`, about 35 events per user),
+and DuckDB inserts the files straight into the events table, applying the importer's rules
+(skew correction with the 23 h clamp, one row per (source, messageId), the earliest
+anonymousId -> userId link). That shortcut is checked: the first Parquet file is also imported
+through `app.importer.import_files` into a small separate database, and every one of its rows
+and identity links must equal what the bulk load stored.
+
+Measured, each in a fresh subprocess so every run is cold and its peak memory (VmHWM) is its
+own: (a) `ReportService.report` for the team-workspaces launch after its window, with the `plan`
+segment, median of 3, with the time of its three DuckDB selects and of the Polars computation;
+(b) the same metrics by `bench/reference_metrics.sql` (plain DuckDB, written from the
+metric spec alone), median of 3. Bars from the issue on a 2-core machine: 10M events in under
+3 s and at most 1.5x the hand-written SQL; 100M under 30 s with peak memory under 8 GiB.
+
+`reference_metrics` is also what tests/test_report_reference.py runs to check every number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from bench import Row
+from pipelines.launch import LaunchSpec
+
+NAME = "report"
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).resolve().parent / "reference_metrics.sql"
+DATA = Path(__file__).resolve().parent / "data"
+REPEATS = 3
+
+_PARAM = re.compile(r"\$([a-z_]+)")
+_RESULT = re.compile(r"--\s*result:\s*(\w+)")
+
+
+# -- the hand-written SQL ------------------------------------------------------------------------
+
+
+def statements(script: str) -> list[tuple[str | None, str]]:
+    """(result name or None, statement) for each statement of the script, in order."""
+    parts = re.split(r";[ \t]*\n", script)
+    found: list[tuple[str | None, str]] = []
+    for part in parts:
+        code = "\n".join(
+            line for line in part.splitlines() if line.strip() and not line.strip().startswith("--")
+        )
+        if not code.strip():
+            continue
+        match = _RESULT.match(part.strip())
+        found.append((match.group(1) if match else None, part.strip()))
+    return found
+
+
+def _sole(values: dict[str, list[str]], name: str) -> str:
+    allowed = values.get(name)
+    if allowed is None or len(allowed) != 1:
+        raise ValueError(f"the reference SQL needs exactly one value for where.{name}")
+    return allowed[0]
+
+
+def reference_params(spec: LaunchSpec, as_of: datetime, segment: str = "plan") -> dict[str, Any]:
+    """The script's parameters for a launch of the sample's shape (see the script's header);
+    other shapes are refused rather than measured wrongly."""
+    exposed = {(m.type, m.event): m.allowed() for m in spec.signals.exposed}
+    used = {(m.type, m.event): m.allowed() for m in spec.signals.used}
+    converted = {(m.type, m.event): m.allowed() for m in spec.signals.converted}
+    shape = (
+        set(exposed) == {("track", "Announcement Viewed"), ("page", "Feature Page")}
+        and set(used) == {("track", "Feature Used")}
+        and converted == {("track", "Plan Upgraded"): {"to_plan": ["premium"]}}
+        and spec.audience.identified_only
+        and len(spec.audience.where) == 1
+    )
+    if not shape:
+        raise ValueError(f"launch {spec.key!r} is not of the shape the reference SQL computes")
+    feature = _sole(used[("track", "Feature Used")], "feature")
+    if _sole(exposed[("track", "Announcement Viewed")], "feature") != feature:
+        raise ValueError("exposed and used matchers name different features")
+    (trait, values), = spec.audience.allowed().items()
+    launched = spec.launched_at.astimezone(UTC).replace(tzinfo=None)
+    return {
+        "launched_at": launched,
+        "window_end": launched + timedelta(days=spec.window_days),
+        "as_of": as_of.astimezone(UTC).replace(tzinfo=None) if as_of.tzinfo else as_of,
+        "feature": feature,
+        "feature_path": _sole(exposed[("page", "Feature Page")], "path"),
+        "audience_values": values,
+        "audience_pointer": json_pointer(trait),
+        "segment_pointer": json_pointer(segment),
+        "channel_pointer": json_pointer(spec.channel_property),
+    }
+
+
+def json_pointer(name: str) -> str:
+    """A property or trait name as an RFC 6901 JSON pointer (the name literally, not a path)."""
+    return "/" + name.replace("~", "~0").replace("/", "~1")
+
+
+def reference_metrics(
+    conn: duckdb.DuckDBPyConnection, params: dict[str, Any], script: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Runs the script on `conn` (temporary tables only); returns each result as rows."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    for name, statement in statements(script if script is not None else SCRIPT.read_text()):
+        used = {p: params[p] for p in sorted(set(_PARAM.findall(_strip_comments(statement))))}
+        cursor = conn.execute(statement, used)
+        if name is not None:
+            columns = [d[0] for d in cursor.description or []]
+            results[name] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    return results
+
+
+def _strip_comments(statement: str) -> str:
+    return "\n".join(line.split("--", 1)[0] for line in statement.splitlines())
+
+
+# -- building the databases ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Size:
+    """One benchmark size: a label, the users to generate, and the seed."""
+
+    label: str
+    users: int
+    seed: int = 7
+
+
+# About 34.2 events are stored per generated user (identified users and their anonymous
+# visitors, duplicates removed).
+SIZES = (Size("1M", 29_200), Size("10M", 292_000))
+BIG = Size("100M", 2_920_000)
+SOURCE = "bench"
+LAUNCH_KEY = "team-workspaces"
+AS_OF = datetime(2026, 11, 1)  # after team-workspaces' window: the final report
+
+# One Parquet file as events-table rows. The spec's event time: receivedAt - (sentAt - timestamp);
+# timestamp without sentAt; receivedAt without timestamp; clamped to receivedAt (and flagged)
+# when more than 23 h after it. A retry of the same messageId: the first one in the file is kept.
+_STAGE_FILE = """
+create or replace temp table staged as
+select
+    source, message_id, type, event, user_id, anonymous_id, previous_id, group_id,
+    properties, traits, context, original_timestamp, sent_at, received_at,
+    case when corrected - received_at > interval 23 hour then received_at else corrected end
+        as occurred_at,
+    coalesce(corrected - received_at > interval 23 hour, false) as is_clamped,
+    'import' as api,
+    file_row_number
+from (
+    select
+        *,
+        case
+            when original_timestamp is null then received_at
+            when sent_at is null then original_timestamp
+            else received_at - (sent_at - original_timestamp)
+        end as corrected
+    from (
+        select
+            $source as source,
+            messageId as message_id,
+            type,
+            case when type = 'track' then event else name end as event,
+            userId as user_id,
+            anonymousId as anonymous_id,
+            previousId as previous_id,
+            null::varchar as group_id,
+            properties::json as properties,
+            coalesce(traits, json_extract(context, '$.traits')::varchar)::json as traits,
+            context::json as context,
+            make_timestamp(epoch_us("timestamp")) as original_timestamp,
+            make_timestamp(epoch_us(sentAt)) as sent_at,
+            make_timestamp(epoch_us(receivedAt)) as received_at,
+            file_row_number
+        from read_parquet($path, file_row_number = true)
+    )
+)
+qualify row_number() over (partition by message_id order by file_row_number) = 1
+"""
+
+_INSERT_EVENTS = """
+insert into events
+select * exclude (file_row_number) from staged order by file_row_number
+on conflict do nothing
+"""
+
+# The earliest anonymousId -> userId link of the file's events (from events carrying both, and
+# from alias: previousId), ties to the first in the file; an earlier link replaces a stored
+# later one, as app/storage.py does per group of events.
+_UPSERT_LINKS = """
+insert into identity_links
+with candidates as (
+    select anonymous_id as anon, user_id, occurred_at, file_row_number, 1 as position
+    from staged where user_id is not null
+    union all
+    select previous_id, user_id, occurred_at, file_row_number, 2
+    from staged where user_id is not null
+)
+select anon, user_id, occurred_at
+from candidates
+where anon is not null and anon <> user_id
+qualify row_number() over (partition by anon order by occurred_at, file_row_number, position) = 1
+on conflict (anonymous_id) do update
+    set user_id = excluded.user_id, linked_at = excluded.linked_at
+    where excluded.linked_at < identity_links.linked_at
+"""
+
+
+def _generate(size: Size) -> Path:
+    folder = DATA / f"parquet-u{size.users}-s{size.seed}"
+    done = folder / "done.json"
+    if done.is_file():
+        return folder
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(ROOT / "data" / "sample" / "generate.py"), "--users", str(size.users),
+         "--seed", str(size.seed), "--out", str(folder), "--format", "parquet"],
+        check=True, cwd=ROOT,
+    )
+    done.write_text(json.dumps({"seconds": time.perf_counter() - started}))
+    return folder
+
+
+def bulk_load(conn: duckdb.DuckDBPyConnection, files: list[Path]) -> None:
+    """The Parquet files into events and identity_links, one file per transaction, in order."""
+    for path in files:
+        conn.begin()
+        conn.execute(_STAGE_FILE, {"source": SOURCE, "path": str(path)})
+        conn.execute(_INSERT_EVENTS)
+        conn.execute(_UPSERT_LINKS)
+        conn.execute("drop table staged")
+        conn.commit()
+
+
+def verify_load(db: Path, first_file: Path, work: Path) -> int:
+    """Imports `first_file` through the importer into a separate database and requires the
+    bulk-loaded rows and links of that file to equal it; returns the rows compared."""
+    from app.importer import import_files
+    from app.storage import Storage
+
+    small = work / "importer-check.duckdb"
+    for stale in (small, small.with_suffix(".duckdb.wal")):
+        stale.unlink(missing_ok=True)
+    storage = Storage(str(small))
+    try:
+        import_files(storage, [first_file], source=SOURCE, max_event_bytes=1 << 20)
+    finally:
+        storage.close()
+    with duckdb.connect(str(db)) as conn:
+        conn.execute(f"attach '{small}' as imported (read_only)")
+        columns = ", ".join(
+            f"{name}::varchar" if kind == "JSON" else name
+            for name, kind in conn.execute(
+                "select column_name, data_type from information_schema.columns where "
+                "table_catalog = 'imported' and table_name = 'events' order by ordinal_position"
+            ).fetchall()
+        )
+        compared = conn.execute("select count(*) from imported.events").fetchone()
+        bulk = "events semi join imported.events using (source, message_id)"
+        missing = conn.execute(
+            f"select count(*) from (select {columns} from imported.events except all "
+            f"select {columns} from {bulk})"
+        ).fetchone()
+        extra = conn.execute(
+            f"select count(*) from (select {columns} from {bulk} except all "
+            f"select {columns} from imported.events)"
+        ).fetchone()
+        links = conn.execute(
+            "select count(*) from ((select * from imported.identity_links except all "
+            "select * from identity_links semi join imported.identity_links using (anonymous_id)) "
+            "union all (select * from identity_links semi join imported.identity_links "
+            "using (anonymous_id) except all select * from imported.identity_links))"
+        ).fetchone()
+        conn.execute("detach imported")
+    assert compared and missing and extra and links
+    if missing[0] or extra[0] or links[0]:
+        raise RuntimeError(
+            f"the bulk load differs from the importer on {first_file.name}: {missing[0]} rows "
+            f"missing or different, {extra[0]} rows extra, {links[0]} identity links differ"
+        )
+    small.unlink(missing_ok=True)
+    return int(compared[0])
+
+
+def build(size: Size) -> tuple[Path, dict[str, Any]]:
+    """The size's database, built once and kept under bench/data/."""
+    db = DATA / f"report-{size.label}-u{size.users}-s{size.seed}.duckdb"
+    info_path = db.with_suffix(".json")
+    if db.is_file() and info_path.is_file():
+        info: dict[str, Any] = json.loads(info_path.read_text())
+        return db, info
+    import yaml
+
+    from app import launches
+    from app.queries import schema_statements
+    from app.storage import Storage
+
+    folder = _generate(size)
+    files = sorted(folder.glob("events-*.parquet"))
+    partial = db.with_suffix(".partial")
+    for stale in (partial, Path(f"{partial}.wal")):
+        stale.unlink(missing_ok=True)
+    started = time.perf_counter()
+    with duckdb.connect(str(partial)) as conn:
+        for _, statement in schema_statements():
+            conn.execute(statement)
+        bulk_load(conn, files)
+        counted = conn.execute("select count(*) from events").fetchone()
+        conn.execute("checkpoint")
+    load_seconds = time.perf_counter() - started
+    storage = Storage(str(partial))
+    try:
+        for path in sorted((folder / "launches").glob("*.yaml")):
+            spec = launches.parse_spec(yaml.safe_load(path.read_text(encoding="utf-8")))
+            launches.put_launch(storage, spec, by="bench", now=datetime(2026, 8, 1))
+    finally:
+        storage.close()
+    checked = verify_load(partial, files[0], DATA)
+    with duckdb.connect(str(partial)) as conn:
+        conn.execute("checkpoint")  # nothing left in a WAL that the rename would orphan
+    partial.replace(db)
+    assert counted is not None
+    info = {"events": int(counted[0]), "load_seconds": load_seconds, "verified_rows": checked}
+    info_path.write_text(json.dumps(info))
+    return db, info
+
+
+# -- measuring --------------------------------------------------------------------------------
+
+
+def _peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(kind: str, db: str, key: str, as_of: datetime) -> dict[str, Any]:
+    """One cold measurement in this (fresh) process: seconds, peak RSS and headline counts."""
+    if kind == "pipeline":
+        import app.reports
+        from app.reports import ReportService
+        from app.storage import Storage
+
+        stages: dict[str, float] = {}
+
+        def timed(name: str, function: Any) -> Any:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                begun = time.perf_counter()
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    stages[name] = stages.get(name, 0.0) + time.perf_counter() - begun
+
+            return wrapper
+
+        storage = Storage(db)
+        # Where the time goes: the three DuckDB selects and the Polars computation (the rest is
+        # Arrow -> Polars conversion and loading the launch).
+        for method in ("launch_activity", "launch_signals", "launch_traits"):
+            setattr(storage, method, timed(method, getattr(storage, method)))
+        # app.reports calls compute_report by its module-level name: wrap it there.
+        compute = getattr(app.reports, "compute_report")  # noqa: B009
+        setattr(app.reports, "compute_report", timed("compute_report", compute))  # noqa: B010
+        try:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            report = ReportService(storage).report(key, as_of=as_of, segment="plan")
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        finally:
+            setattr(app.reports, "compute_report", compute)  # noqa: B010
+            storage.close()
+        c = report.counts
+        counts = [c.active, c.exposed, c.adopters, c.tried, c.repeated, c.converted]
+        return {"seconds": seconds, "cpu_seconds": cpu, "peak_mib": _peak_rss_mib(),
+                "counts": counts, "stages": stages}
+    else:
+        from app import launches
+        from app.storage import Storage
+
+        storage = Storage(db)
+        try:
+            spec = launches.load_launch(storage, key).spec
+        finally:
+            storage.close()
+        with duckdb.connect(db, read_only=True) as conn:
+            started, cpu_started = time.perf_counter(), time.process_time()
+            results = reference_metrics(conn, reference_params(spec, as_of))
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        s = results["summary"][0]
+        counts = [s[k] for k in ("active", "exposed", "adopters", "tried", "repeated",
+                                 "converted")]
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_mib": _peak_rss_mib(), "counts": counts}
+
+
+def measure_in_subprocess(kind: str, db: Path) -> dict[str, Any]:
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.report", "measure", kind, str(db), LAUNCH_KEY,
+         AS_OF.isoformat()],
+        check=True, cwd=ROOT, capture_output=True, text=True,
+    ).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def sizes() -> list[Size]:
+    return [*SIZES, BIG] if os.environ.get("BENCH_BIG") == "1" else list(SIZES)
+
+
+def run() -> list[Row]:
+    rows: list[Row] = []
+    DATA.mkdir(parents=True, exist_ok=True)
+    # Other work on this 2-core machine stretches wall times; the load average says how much.
+    rows.append(Row(NAME, "load average (1 min) before measuring", os.getloadavg()[0], ""))
+    for size in sizes():
+        db, info = build(size)
+        events = info["events"]
+        label = f"{size.label} ({events / 1e6:.2f}M events)"
+        # Alternated, so load from other work on the machine hits both alike.
+        pipeline: list[dict[str, Any]] = []
+        reference: list[dict[str, Any]] = []
+        for _ in range(REPEATS):
+            pipeline.append(measure_in_subprocess("pipeline", db))
+            reference.append(measure_in_subprocess("sql", db))
+        p_time = statistics.median(m["seconds"] for m in pipeline)
+        s_time = statistics.median(m["seconds"] for m in reference)
+        agree = float(pipeline[0]["counts"] == reference[0]["counts"])
+        p_cpu = statistics.median(m["cpu_seconds"] for m in pipeline)
+        s_cpu = statistics.median(m["cpu_seconds"] for m in reference)
+        rows += [
+            Row(NAME, f"{label}: report (ReportService, cold) vs hand-written SQL", p_time, "s",
+                s_time),
+            Row(NAME, f"{label}: hand-written SQL (reference_metrics.sql)", s_time, "s"),
+            Row(NAME, f"{label}: report CPU time (all threads) vs hand-written SQL's", p_cpu,
+                "s", s_cpu),
+            Row(NAME, f"{label}: report peak memory (VmHWM of its process)",
+                max(m["peak_mib"] for m in pipeline), "MiB"),
+            Row(NAME, f"{label}: SQL peak memory (VmHWM of its process)",
+                max(m["peak_mib"] for m in reference), "MiB"),
+            Row(NAME, f"{label}: report and SQL agree on A, E, U, tried, repeated, converted",
+                agree, "yes=1"),
+        ]
+        bar = {"10M": 3.0, "100M": 30.0}.get(size.label)
+        if bar is not None:
+            rows.append(Row(NAME, f"{label}: report vs the issue's bar", p_time, "s", bar))
+        if size.label == "100M":
+            rows.append(Row(NAME, f"{label}: report peak memory vs the issue's bar",
+                            max(m["peak_mib"] for m in pipeline), "MiB", 8192))
+        for stage in pipeline[0]["stages"]:
+            rows.append(Row(NAME, f"{label}: report stage {stage} (median)",
+                            statistics.median(m["stages"][stage] for m in pipeline), "s", p_time))
+        rows.append(Row(NAME, f"{label}: one-time build (DuckDB bulk load of the Parquet)",
+                        info["load_seconds"], "s"))
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["measure"] and len(argv) == 5:
+        kind, db, key, as_of = argv[1:]
+        print(json.dumps(measure(kind, db, key, datetime.fromisoformat(as_of))))
+        return 0
+    if argv[:1] == ["build"]:
+        for size in sizes():
+            print(size.label, build(size))
+        return 0
+    from bench import markdown_table
+
+    print(markdown_table(run()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

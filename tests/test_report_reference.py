@@ -1,0 +1,460 @@
+"""Every number of a launch report computed a second way and compared.
+
+The second way is `bench/reference_metrics.sql`: plain DuckDB SQL written from the metric spec
+alone, without reading the pipeline. The data is the project's seeded generator (2,000 users)
+imported through the importer, plus a few hand-made users, each built to sit on one edge of the
+spec (trait timing, identity links, clock skew, window and day boundaries, use before
+exposure, conversion before use), because the generator alone never has an adopter who was not
+exposed. Each launch is reported after its window (final), at the data's end (provisional), and
+cut in the middle of a window (a shorter window and baseline). Counts must be equal, rates equal
+to 1e-12, medians to 1e-9, timeline rows equal.
+"""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from app import launches
+from app.importer import import_files
+from app.reports import ReportService
+from app.storage import Storage
+from bench.report import reference_metrics, reference_params
+from pipelines.report_models import LaunchReport, Rate
+
+ROOT = Path(__file__).resolve().parent.parent
+GENERATOR = ROOT / "data" / "sample" / "generate.py"
+USERS = 2000
+SEED = 11
+RATE_TOL = 1e-12
+MEDIAN_TOL = 1e-9
+
+DATA_END = datetime(2026, 11, 20)
+TW = datetime(2026, 9, 28, 9)  # team-workspaces' launched_at, which the edge users are built around
+
+# (launch, as_of): final after the window, provisional at the data's end, and cut mid-window
+# (team-workspaces at 11 days 6.5 hours: the window and the baseline period are that long;
+# smart-export 11 hours after launch: no full day in the window).
+CASES = [
+    ("smart-export", datetime(2026, 11, 20)),
+    ("team-workspaces", datetime(2026, 11, 1, 12)),
+    ("ai-summaries", DATA_END),
+    ("team-workspaces", datetime(2026, 10, 9, 15, 30)),
+    ("smart-export", datetime(2026, 9, 14, 20)),
+]
+CASE_IDS = [f"{key}@{as_of:%m-%dT%H:%M}" for key, as_of in CASES]
+
+
+# -- hand-made users on the spec's edges ---------------------------------------------------------
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat(timespec="milliseconds") + "Z"
+
+
+class _Events:
+    """Segment events in the import format, each with its own messageId; no sentAt unless given,
+    so the stored time is the timestamp."""
+
+    def __init__(self) -> None:
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, kind: str, at: datetime, *, user: str | None = None, anon: str | None = None,
+            **fields: Any) -> None:
+        event: dict[str, Any] = {
+            "type": kind,
+            "messageId": f"edge-{len(self.items):04d}",
+            "timestamp": _iso(at),
+            "receivedAt": _iso(fields.pop("received", at)),
+        }
+        if "sent" in fields:
+            event["sentAt"] = _iso(fields.pop("sent"))
+        if user is not None:
+            event["userId"] = user
+        if anon is not None:
+            event["anonymousId"] = anon
+        event.update(fields)
+        self.items.append(event)
+
+    def identify(self, user: str, at: datetime, plan: str, anon: str | None = None) -> None:
+        self.add("identify", at, user=user, anon=anon, traits={"plan": plan, "country": "NZ"})
+
+    def seen(self, user: str, at: datetime, feature: str = "team-workspaces",
+             channel: str | None = "in_app") -> None:
+        properties = {"feature": feature} | ({"channel": channel} if channel else {})
+        self.add("track", at, user=user, event="Announcement Viewed", properties=properties)
+
+    def use(self, user: str | None, at: datetime, anon: str | None = None, **fields: Any) -> None:
+        self.add("track", at, user=user, anon=anon, event="Feature Used",
+                 properties={"feature": "team-workspaces"}, **fields)
+
+    def upgrade(self, user: str, at: datetime, to_plan: str = "premium") -> None:
+        self.add("track", at, user=user, event="Plan Upgraded",
+                 properties={"from_plan": "free", "to_plan": to_plan})
+
+    def session(self, user: str | None, at: datetime, anon: str | None = None) -> None:
+        self.add("track", at, user=user, anon=anon, event="Session Started", properties={})
+
+
+def edge_events() -> list[dict[str, Any]]:
+    """Users built around team-workspaces (launched TW, window TW + 28 days)."""
+    day = timedelta(days=1)
+    e = _Events()
+    # Uses it without ever being exposed, on two days, then converts: an adopter who repeated
+    # and converted, yet is not "tried", so the funnel's steps differ from the metrics' counts.
+    e.identify("edge_unexposed", TW - 10 * day, "free")
+    e.use("edge_unexposed", TW + 2 * day + timedelta(hours=1))
+    e.use("edge_unexposed", TW + 4 * day + timedelta(hours=11))
+    e.upgrade("edge_unexposed", TW + 5 * day)
+    # Uses it, then sees the email: tried, but not "tried after" the email exposure.
+    e.identify("edge_use_then_email", TW - 5 * day, "pro")
+    e.use("edge_use_then_email", TW + day + timedelta(hours=1))
+    e.seen("edge_use_then_email", TW + 2 * day, channel="email")
+    e.use("edge_use_then_email", TW + 3 * day)
+    # Sees and uses it at the very launch instant, then upgrades: stays in the free audience.
+    e.identify("edge_upgrader", TW - 20 * day, "free")
+    e.seen("edge_upgrader", TW)
+    e.use("edge_upgrader", TW)
+    e.upgrade("edge_upgrader", TW + 4 * day)
+    e.identify("edge_upgrader", TW + 4 * day + timedelta(seconds=1), "premium")
+    # Anonymous first, identified (with the link and the plan) three days into the window.
+    e.session(None, TW + day, anon="edge-anon-late")
+    e.identify("edge_late", TW + 3 * day, "pro", anon="edge-anon-late")
+    e.use("edge_late", TW + 3 * day + timedelta(hours=1))
+    # Premium at the window start, free later: outside a free/pro audience.
+    e.identify("edge_premium_then_free", TW - 30 * day, "premium")
+    e.identify("edge_premium_then_free", TW + day, "free")
+    e.seen("edge_premium_then_free", TW + 2 * day)
+    e.use("edge_premium_then_free", TW + 2 * day + timedelta(minutes=5))
+    # First plan after the full window: never in the audience.
+    e.session("edge_value_after_end", TW + 2 * day)
+    e.use("edge_value_after_end", TW + 2 * day + timedelta(minutes=1))
+    e.identify("edge_value_after_end", TW + 30 * day, "free")
+    # First plan after the mid-window cut but inside the full window.
+    e.session("edge_value_after_cut", TW + 2 * day)
+    e.identify("edge_value_after_cut", TW + 12 * day, "free")
+    # A value exactly at the window start beats an earlier one.
+    e.identify("edge_trait_at_start", TW - day, "premium")
+    e.identify("edge_trait_at_start", TW, "free")
+    e.session("edge_trait_at_start", TW + timedelta(hours=2))
+    # The plan only in context.traits of a track event.
+    e.add("track", TW - 3 * day, user="edge_context_traits", event="Dashboard Viewed",
+          properties={"dashboard": "overview"}, context={"traits": {"plan": "pro"}})
+    e.session("edge_context_traits", TW + 4 * day)
+    # Uses a minute apart across midnight UTC (two days), exposed through a campaign source only;
+    # then exactly f + 7 days (week 1) and exactly f + 21 days (not week 2).
+    first = TW + 5 * day + timedelta(hours=14, minutes=59, seconds=30)
+    e.identify("edge_days", TW - 8 * day, "free")
+    e.add("page", first - timedelta(hours=1), user="edge_days", name="Feature Page",
+          properties={"path": "/new/team-workspaces"},
+          context={"campaign": {"source": "social", "medium": "social"}})
+    e.use("edge_days", first)
+    e.use("edge_days", first + timedelta(minutes=1))
+    e.use("edge_days", first + 7 * day)
+    e.use("edge_days", first + 21 * day)
+    # Exposed while anonymous, linked by alias later.
+    e.identify("edge_alias", TW - 2 * day, "free")
+    e.add("track", TW + 2 * day, anon="edge-anon-alias", event="Announcement Viewed",
+          properties={"feature": "team-workspaces", "channel": "in_app"})
+    e.add("alias", TW + 6 * day, user="edge_alias", previousId="edge-anon-alias")
+    e.use("edge_alias", TW + 7 * day)
+    # Converts before first use: an adopter who did not convert (for conversion_rate).
+    e.identify("edge_conv_before_use", TW - 4 * day, "pro")
+    e.upgrade("edge_conv_before_use", TW + day)
+    e.seen("edge_conv_before_use", TW + day + timedelta(hours=1))
+    e.use("edge_conv_before_use", TW + 2 * day)
+    # A non-adopter who converts; an adopter who upgrades only to pro.
+    e.identify("edge_nonadopter_conv", TW - 4 * day, "free")
+    e.upgrade("edge_nonadopter_conv", TW + 3 * day)
+    # Two uses on one UTC day (00:30 and 23:30): not repeated.
+    e.identify("edge_upgrade_pro", TW - 4 * day, "free")
+    e.use("edge_upgrade_pro", TW + 3 * day - timedelta(hours=8, minutes=30))
+    e.use("edge_upgrade_pro", TW + 3 * day + timedelta(hours=14, minutes=30))
+    e.upgrade("edge_upgrade_pro", TW + 4 * day, to_plan="pro")
+    # Only event exactly at the full window's end: not active.
+    e.identify("edge_at_end", TW - 10 * day, "free")
+    e.session("edge_at_end", TW + 28 * day)
+    # A device clock 3 h fast: sent "in the window", really an hour before launch.
+    e.identify("edge_skew", TW - 10 * day, "free")
+    e.use("edge_skew", TW + timedelta(hours=2), sent=TW + timedelta(hours=2, seconds=1),
+          received=TW - timedelta(hours=1) + timedelta(seconds=1))
+    e.session("edge_skew", TW + day)
+    # Converts in the pre-launch baseline period.
+    e.identify("edge_baseline_conv", TW - 30 * day, "free")
+    e.upgrade("edge_baseline_conv", TW - 2 * day)
+    e.identify("edge_baseline_conv", TW - 2 * day + timedelta(seconds=1), "premium")
+    # Never identified: not in an identified-only audience.
+    e.add("track", TW + day, anon="edge-anon-only", event="Feature Used",
+          properties={"feature": "team-workspaces"})
+    return e.items
+
+
+# -- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
+    folder = tmp_path_factory.mktemp("reference")
+    data = folder / "data"
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--users", str(USERS), "--seed", str(SEED),
+         "--out", str(data), "--format", "ndjson"],
+        check=True, capture_output=True,
+    )
+    edges = folder / "edges.ndjson.gz"
+    with gzip.open(edges, "wb") as out:
+        for event in edge_events():
+            out.write(orjson.dumps(event) + b"\n")
+    opened = Storage(str(folder / "landed.duckdb"))
+    summary = import_files(
+        opened, [data / "events.ndjson.gz", edges], source="reference", max_event_bytes=1 << 20
+    )
+    assert summary.rejected == 0
+    for path in sorted((data / "launches").glob("*.yaml")):
+        spec = launches.parse_spec(yaml.safe_load(path.read_text(encoding="utf-8")))
+        launches.put_launch(opened, spec, by="test", now=datetime(2026, 8, 1))
+    yield opened
+    opened.close()
+
+
+Computed = tuple[LaunchReport, dict[str, list[dict[str, Any]]]]
+
+
+class Reports:
+    """The pipeline's report and the reference SQL's results, each computed once per module."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._done: dict[tuple[str, datetime, str], Computed] = {}
+
+    def get(self, key: str, as_of: datetime, segment: str = "plan") -> Computed:
+        if (key, as_of, segment) not in self._done:
+            report = ReportService(self.storage).report(key, as_of=as_of, segment=segment)
+            spec = launches.load_launch(self.storage, key).spec
+            params = reference_params(spec, as_of, segment)
+            self._done[(key, as_of, segment)] = (
+                report, reference_metrics(self.storage.cursor(), params)
+            )
+        return self._done[(key, as_of, segment)]
+
+
+@pytest.fixture(scope="module")
+def reports(storage: Storage) -> Reports:
+    return Reports(storage)
+
+
+@pytest.fixture(params=CASES, ids=CASE_IDS)
+def case(request: pytest.FixtureRequest, reports: Reports) -> Computed:
+    key, as_of = request.param
+    return reports.get(key, as_of)
+
+
+# -- comparisons ---------------------------------------------------------------------------------
+
+
+def ratio(k: int, n: int) -> float | None:
+    return None if n == 0 else k / n
+
+
+def close(actual: float | None, expected: float | None, tol: float = RATE_TOL) -> bool:
+    if actual is None or expected is None:
+        return actual is None and expected is None
+    return abs(actual - expected) <= tol
+
+
+def assert_rate(rate: Rate, k: int, n: int, what: str) -> None:
+    assert (rate.k, rate.n) == (k, n), f"{what}: k/n {rate.k}/{rate.n}, reference {k}/{n}"
+    assert close(rate.value, ratio(k, n)), f"{what}: value {rate.value}, reference {ratio(k, n)}"
+
+
+def summary(reference: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = reference["summary"][0]
+    return row
+
+
+# -- tests ---------------------------------------------------------------------------------------
+
+
+def test_edge_users_are_stored(storage: Storage) -> None:
+    stored = storage.cursor().execute(
+        "select count(*) from events where message_id like 'edge-%'"
+    ).fetchone()
+    assert stored is not None and stored[0] == len(edge_events())
+
+
+def test_window(case: Computed) -> None:
+    report, reference = case
+    assert report.window.end == summary(reference)["window_end"]
+    assert report.provisional == (report.window.end < report.window.full_end)
+
+
+def test_counts(case: Computed) -> None:
+    report, reference = case
+    s = summary(reference)
+    c = report.counts
+    assert (c.active, c.exposed, c.adopters, c.tried) == (
+        s["active"], s["exposed"], s["adopters"], s["tried"]
+    )
+    # repeated and converted here are the metrics' numerators (over all adopters U), not the
+    # funnel's nested steps (tried users only; see test_funnel): edge_unexposed tells them apart.
+    assert (c.repeated, c.converted) == (s["repeated"], s["converted"])
+
+
+def test_rates(case: Computed) -> None:
+    report, reference = case
+    s = summary(reference)
+    m = report.metrics
+    assert_rate(m.exposure_rate, s["exposed"], s["active"], "exposure_rate")
+    assert_rate(m.adoption_rate, s["adopters"], s["active"], "adoption_rate")
+    assert_rate(m.notice_to_try_rate, s["tried"], s["exposed"], "notice_to_try_rate")
+    assert_rate(m.repeat_usage_rate, s["repeated"], s["adopters"], "repeat_usage_rate")
+    assert_rate(m.conversion_rate, s["converted"], s["adopters"], "conversion_rate")
+
+
+def test_baseline_conversion_rate(case: Computed) -> None:
+    report, reference = case
+    b = reference["baseline"][0]
+    assert_rate(report.metrics.baseline_conversion_rate, b["converted"], b["active"], "baseline")
+
+
+def test_median_days_to_adopt(case: Computed) -> None:
+    report, reference = case
+    s = summary(reference)
+    median = report.metrics.median_days_to_adopt
+    assert median.n == s["adopters"]
+    assert close(median.value, s["median_days_to_adopt"], MEDIAN_TOL), (
+        f"median {median.value}, reference {s['median_days_to_adopt']}"
+    )
+
+
+def test_week_n_retention(case: Computed) -> None:
+    report, reference = case
+    weeks = {w.week: w.rate for w in report.metrics.week_n_retention}
+    assert {1, 2, 3} <= set(weeks)
+    for row in reference["retention"]:
+        assert_rate(weeks[row["week"]], row["k"], row["n"], f"week_{row['week']}_retention")
+
+
+def test_stickiness(case: Computed) -> None:
+    report, reference = case
+    row = reference["stickiness"][0]
+    st = report.metrics.stickiness
+    assert (st.full_days, st.adopters) == (row["full_days"], row["adopters"])
+    assert close(st.value, row["value"]), f"stickiness {st.value}, reference {row['value']}"
+
+
+def test_funnel(case: Computed) -> None:
+    report, reference = case
+    s = summary(reference)
+    expected = {
+        "active": s["active"],
+        "exposed": s["exposed"],
+        "tried": s["tried"],
+        "repeated": s["tried_repeated"],
+        "converted": s["tried_converted"],
+    }
+    steps = {step.step: step for step in report.funnel.steps}
+    assert [step.step for step in report.funnel.steps] == list(expected)
+    assert {name: step.users for name, step in steps.items()} == expected
+    assert steps["active"].parent is None
+    parents = [steps[name].parent for name in ("exposed", "tried", "repeated")]
+    assert parents == ["active", "exposed", "tried"]
+    # Converted users need not have repeated, so its rate is taken from tried (spec: "tried
+    # users counted by conversion_rate").
+    assert steps["converted"].parent == "tried"
+    for step in steps.values():
+        parent = expected[step.parent] if step.parent else None
+        if parent is not None:
+            assert close(step.rate_from_parent, ratio(step.users, parent)), step.step
+        assert close(step.rate_from_active, ratio(step.users, s["active"])), step.step
+
+
+def test_channels(case: Computed) -> None:
+    report, reference = case
+    active = summary(reference)["active"]
+    got = {c.channel: c for c in report.channels}
+    assert set(got) == {row["channel"] for row in reference["channels"]}
+    for row in reference["channels"]:
+        channel = got[row["channel"]]
+        assert channel.exposed == row["exposed"], row["channel"]
+        assert close(channel.reach, ratio(row["exposed"], active)), row["channel"]
+        what = f"{row['channel']} tried_after"
+        assert_rate(channel.tried_after, row["tried_after"], row["exposed"], what)
+
+
+def test_segments(case: Computed) -> None:
+    assert_segments(*case, "plan")
+
+
+@pytest.mark.parametrize("as_of", [datetime(2026, 11, 1, 12), datetime(2026, 10, 9, 15, 30)])
+def test_segments_by_another_trait(reports: Reports, as_of: datetime) -> None:
+    """country, not the audience's trait; a user with no country is in `(none)`."""
+    report, reference = reports.get("team-workspaces", as_of, "country")
+    assert "(none)" in {row["value"] for row in reference["segments"]}
+    assert_segments(report, reference, "country")
+
+
+def assert_segments(report: LaunchReport, reference: dict[str, Any], trait: str) -> None:
+    assert report.segments is not None and report.segments.trait == trait
+    got = {row.value: row for row in report.segments.rows}
+    assert set(got) == {row["value"] for row in reference["segments"]}
+    for row in reference["segments"]:
+        seg = got[row["value"]]
+        what = f"{trait}={row['value']}"
+        assert seg.active == row["active"], what
+        assert_rate(seg.exposure_rate, row["exposed"], row["active"], f"{what} exposure_rate")
+        assert_rate(seg.adoption_rate, row["adopters"], row["active"], f"{what} adoption_rate")
+        assert_rate(seg.notice_to_try_rate, row["tried"], row["exposed"], f"{what} notice_to_try")
+        assert_rate(seg.repeat_usage_rate, row["repeated"], row["adopters"], f"{what} repeat")
+        assert_rate(seg.conversion_rate, row["converted"], row["adopters"], f"{what} conversion")
+
+
+def test_adopters_vs_non_adopters(case: Computed) -> None:
+    report, reference = case
+    s = summary(reference)
+    comparison = report.adopters_vs_non_adopters
+    assert_rate(comparison.adopters, s["converted"], s["adopters"], "adopters")
+    k, n = s["non_adopters_converted"], s["non_adopters"]
+    assert_rate(comparison.non_adopters, k, n, "non-adopters")
+    a, b = ratio(s["converted"], s["adopters"]), ratio(k, n)
+    assert close(comparison.difference, None if a is None or b is None else a - b)
+
+
+def test_timeline(case: Computed) -> None:
+    report, reference = case
+    got = [
+        (d.day, d.active, d.newly_exposed, d.new_adopters, d.cumulative_adoption_rate)
+        for d in report.timeline.days
+    ]
+    expected = [
+        (r["day"], r["active"], r["newly_exposed"], r["new_adopters"],
+         ratio(r["adopters_so_far"], r["active_so_far"]))
+        for r in reference["timeline"]
+    ]
+    assert [g[:4] for g in got] == [x[:4] for x in expected]
+    for g, x in zip(got, expected, strict=True):
+        assert close(g[4], x[4]), f"{g[0]}: cumulative adoption {g[4]}, reference {x[4]}"
+
+
+def test_by_day_kpis(reports: Reports, case: Computed) -> None:
+    """KPIs judged over their first N days agree with the reference cut at that day."""
+    report, _ = case
+    for kpi in report.kpis:
+        if kpi.by_day is None or kpi.metric != "adoption_rate":
+            continue
+        assert kpi.window.end == min(
+            report.window.start + timedelta(days=kpi.by_day), report.window.end
+        ), kpi.id
+        _, reference = reports.get(report.launch_key, kpi.window.end)
+        s = summary(reference)
+        assert kpi.n == s["active"], kpi.id
+        assert close(kpi.value, ratio(s["adopters"], s["active"])), kpi.id
