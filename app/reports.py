@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pyarrow as pa
 
 from app import launches
 from app.errors import InvalidInput
@@ -37,22 +38,27 @@ def report_period(spec: LaunchSpec, as_of: datetime) -> tuple[datetime, datetime
     return launched - (end - launched), end
 
 
-def report_inputs(storage: Storage, spec: LaunchSpec, as_of: datetime, segment: str | None) -> ReportInputs:
-    """The three narrow frames of one report, selected by DuckDB with parameters bound."""
-    start, end = report_period(spec, as_of)
-    launched = naive_utc(spec.launched_at)
+def launch_signals(storage: Storage, spec: LaunchSpec, start: datetime, end: datetime) -> pa.Table:
+    """The launch's candidate signal events in [start, end), with its matchers' properties."""
     matchers = [*spec.signals.exposed, *spec.signals.used, *spec.signals.converted]
-    properties = signal_property_names(spec)
-    traits = trait_names(spec, segment)
-    activity = storage.launch_activity(start, end, launched)
-    signals = storage.launch_signals(
+    return storage.launch_signals(
         start,
         end,
         event_names=sorted({m.event for m in matchers if m.event is not None}),
         any_types=sorted({m.type for m in matchers if m.event is None}),
-        property_names=properties,
+        property_names=signal_property_names(spec),
         channel_property=spec.channel_property,
     )
+
+
+def report_inputs(storage: Storage, spec: LaunchSpec, as_of: datetime, segment: str | None) -> ReportInputs:
+    """The three narrow frames of one report, selected by DuckDB with parameters bound."""
+    start, end = report_period(spec, as_of)
+    launched = naive_utc(spec.launched_at)
+    properties = signal_property_names(spec)
+    traits = trait_names(spec, segment)
+    activity = storage.launch_activity(start, end, launched)
+    signals = launch_signals(storage, spec, start, end)
     trait_rows = storage.launch_traits(end, traits) if traits else None
     return ReportInputs(
         activity=pl.from_arrow(activity),  # type: ignore[arg-type]
@@ -150,15 +156,7 @@ class ReportService:
         spec = state.spec
         live = state.is_locked(as_of)
         properties = signal_property_names(spec)
-        matchers = [*spec.signals.exposed, *spec.signals.used, *spec.signals.converted]
-        signals = self._storage.launch_signals(
-            EPOCH,
-            as_of,
-            event_names=sorted({m.event for m in matchers if m.event is not None}),
-            any_types=sorted({m.type for m in matchers if m.event is None}),
-            property_names=properties,
-            channel_property=spec.channel_property,
-        )
+        signals = launch_signals(self._storage, spec, EPOCH, as_of)
         checks = check_matchers(
             pl.from_arrow(signals),  # type: ignore[arg-type]
             launch=spec,
