@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +15,15 @@ from app.reports import ReportService
 from app.routes import ingest, launches, pages, reports
 from app.settings import Settings
 from app.storage import Storage
+from dashboards.figures import prepare_rendering
+
+
+def _preload_optional_modules() -> None:
+    # pandas, when installed, is imported lazily by libraries the request threads use; two
+    # threads importing it for the first time at once were seen to get a half-initialised
+    # module (a 500 under load), so it is imported once here, before serving.
+    if importlib.util.find_spec("pandas") is not None:
+        importlib.import_module("pandas")
 
 
 def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
@@ -25,6 +36,8 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
             settings.db_path, max_events_per_commit=settings.commit_max_events
         )
         app.state.reports = ReportService(app.state.storage)
+        prepare_rendering()
+        _preload_optional_modules()
         try:
             yield
         finally:

@@ -770,3 +770,12 @@ def conversion_comparison_chart(cmp: ConversionComparison, *, title: str = "Conv
     elif cmp.non_adopters.n == 0:
         _note(fig, "No active non-adopters to compare with")
     return fig
+
+
+def prepare_rendering() -> None:
+    """Draws and serialises one tiny figure, so plotly's lazy imports (pandas, numpy, its
+    validators) happen once, in one thread, before pages are served: two request threads
+    importing pandas for the first time at once can leave it half-initialised."""
+    go.Figure(go.Bar(x=[0], y=[0], error_y={"type": "data", "array": [0]})).to_html(
+        full_html=False, include_plotlyjs=False
+    )
