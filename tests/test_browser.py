@@ -12,9 +12,6 @@ never used. Without chromium these tests skip on a workstation and fail under CI
 from __future__ import annotations
 
 import base64
-import os
-import shutil
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -34,6 +31,7 @@ from app.review import current_week
 from app.settings import Settings
 from app.storage import Storage
 from dashboards.pages import FIGURE_IDS
+from tests.conftest import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import (
@@ -48,16 +46,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 RENDER_TIMEOUT_MS = 15_000
 LAUNCH_NAMES = {
@@ -77,25 +65,6 @@ SCORECARDS = [
     ("ai-summaries", None),
     ("smart-export", "country"),
 ]
-
-
-def chromium_path() -> str:
-    """Debian's chromium; skips without it, but fails under CI (a missing dependency there is
-    a broken environment, not a reason to pass)."""
-    found = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    if found is None:
-        reason = "Debian's chromium is not installed: apt-get install chromium"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)
@@ -123,7 +92,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     try:
         demo = load_sample(storage, today=datetime.now(UTC))
         config = uvicorn.Config(
-            create_app(settings, storage), host="127.0.0.1", port=_free_port(), log_level="warning"
+            create_app(settings, storage), host="127.0.0.1", port=free_port(), log_level="warning"
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
@@ -140,20 +109,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             thread.join(timeout=10)
     finally:
         storage.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """A headless Chromium: Debian's, never a Playwright download."""
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @dataclass

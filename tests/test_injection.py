@@ -14,15 +14,12 @@ trait names and values, announcement channels and launch name, owner and descrip
 from __future__ import annotations
 
 import html
-import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -380,20 +377,6 @@ def test_the_sign_in_form_reflects_next_escaped(world: World, name: str) -> None
 
 # ----------------------------------------------------------------------------- in a browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
-
-
-def chromium_path() -> str:
-    """Debian's chromium; skips without it on a workstation, fails under CI."""
-    found = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    if found is None:
-        reason = "Debian's chromium is not installed: apt-get install chromium"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
-
 
 @pytest.fixture(scope="module")
 def served(world: World) -> Iterator[str]:
@@ -414,19 +397,6 @@ def served(world: World) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.mark.browser
