@@ -121,13 +121,29 @@ def _text_id(value: Any, field_name: str) -> str | None:
     raise EventError("invalid_identity", f"{field_name} must be a string or a number")
 
 
-def _object(value: Any, field_name: str) -> dict[str, Any] | None:
+def _object_json(value: Any, field_name: str) -> str | None:
+    """The object as stored (JSON text), after the depth, key count and string length limits."""
     if value is None:
         return None
     if not isinstance(value, dict):
         raise EventError("invalid_field", f"{field_name} must be a JSON object")
-    _check_shape(value, field_name, 1)
-    return value
+    try:
+        text = orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        # Nested past what orjson writes (hundreds of levels): the walk names the breach.
+        _check_shape(value, field_name, 1)
+        raise
+    # Cheap bounds from the text decide almost every object without walking it: nesting
+    # needs a bracket per level, a container's entries need commas between them, and a
+    # string is never longer than the text holding it. Only objects that could break a
+    # limit are walked.
+    if (
+        text.count("{") + text.count("[") > MAX_DEPTH
+        or text.count(",") >= MAX_KEYS
+        or len(text) > MAX_STRING_LENGTH
+    ):
+        _check_shape(value, field_name, 1)
+    return text
 
 
 def _check_shape(value: Any, where: str, depth: int) -> None:
@@ -146,10 +162,6 @@ def _check_shape(value: Any, where: str, depth: int) -> None:
                 )
         elif isinstance(item, dict | list):
             _check_shape(item, f"{where}.{key}", depth + 1)
-
-
-def _json(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
 
 
 def _content_message_id(event: dict[str, Any]) -> str:
@@ -200,11 +212,12 @@ def segment_row(
         raise EventError("invalid_field", "event and name must be strings")
     if name is not None and len(name) > MAX_NAME_LENGTH:
         raise EventError("field_too_long", f"the event name is longer than {MAX_NAME_LENGTH} characters")
-    properties = _object(event.get("properties"), "properties")
-    context = _object(event.get("context"), "context")
-    traits = _object(event.get("traits"), "traits")
-    if traits is None and context is not None:
-        traits = _object(context.get("traits"), "context.traits")
+    properties = _object_json(event.get("properties"), "properties")
+    raw_context = event.get("context")
+    context = _object_json(raw_context, "context")
+    traits = _object_json(event.get("traits"), "traits")
+    if traits is None and isinstance(raw_context, dict):
+        traits = _object_json(raw_context.get("traits"), "context.traits")
     timestamp = parse_time(event.get("timestamp") or event.get("originalTimestamp"), "timestamp")
     sent_at = parse_time(event.get("sentAt"), "sentAt") or batch_sent_at
     stated_received = parse_time(event.get("receivedAt"), "receivedAt") if api == "import" else None
@@ -221,9 +234,9 @@ def segment_row(
         anonymous_id,
         previous_id,
         group_id,
-        _json(properties),
-        _json(traits),
-        _json(context),
+        properties,
+        traits,
+        context,
         timestamp,
         sent_at,
         received,

@@ -18,7 +18,8 @@ from app.storage import Storage
 from pipelines.launch import LaunchSpec
 from pipelines.readiness import Readiness, check_matchers, kpi_resolutions
 from pipelines.report import ReportInputs, compute_report, signal_property_names, trait_names
-from pipelines.report_models import LaunchReport
+from pipelines.report_models import LaunchReport, Window
+from pipelines.windows import baseline_start, evaluation_window, touched_days
 
 EPOCH = datetime(1970, 1, 1)
 
@@ -30,15 +31,15 @@ def default_as_of(now: datetime) -> datetime:
     return naive_utc(now).replace(second=0, microsecond=0)
 
 
-def report_period(spec: LaunchSpec, as_of: datetime) -> tuple[datetime, datetime]:
-    """[start, end) of the events a report reads: the window cut at as_of, plus the pre-launch
-    baseline period of the same length."""
-    launched = naive_utc(spec.launched_at)
-    end = min(launched + timedelta(days=spec.window_days), max(as_of, launched))
-    return launched - (end - launched), end
+def report_window(spec: LaunchSpec, as_of: datetime) -> Window:
+    """The report's window: [launched_at, launched_at + window_days) cut at as_of. The events a
+    report reads also cover the pre-launch baseline period of the same length."""
+    return evaluation_window(naive_utc(spec.launched_at), spec.window_days, naive_utc(as_of))
 
 
-def launch_signals(storage: Storage, spec: LaunchSpec, start: datetime, end: datetime) -> pa.Table:
+def launch_signals(
+    storage: Storage, spec: LaunchSpec, start: datetime, end: datetime, *, identified_only: bool = False
+) -> pa.Table:
     """The launch's candidate signal events in [start, end), with its matchers' properties."""
     matchers = [*spec.signals.exposed, *spec.signals.used, *spec.signals.converted]
     return storage.launch_signals(
@@ -48,17 +49,25 @@ def launch_signals(storage: Storage, spec: LaunchSpec, start: datetime, end: dat
         any_types=sorted({m.type for m in matchers if m.event is None}),
         property_names=signal_property_names(spec),
         channel_property=spec.channel_property,
+        identified_only=identified_only,
     )
 
 
 def report_inputs(storage: Storage, spec: LaunchSpec, as_of: datetime, segment: str | None) -> ReportInputs:
     """The three narrow frames of one report, selected by DuckDB with parameters bound."""
-    start, end = report_period(spec, as_of)
-    launched = naive_utc(spec.launched_at)
+    window = report_window(spec, as_of)
+    start, launched, end = baseline_start(window), window.start, window.end
     properties = signal_property_names(spec)
     traits = trait_names(spec, segment)
-    activity = storage.launch_activity(start, end, launched)
-    signals = launch_signals(storage, spec, start, end)
+    identified_only = spec.audience.identified_only
+    activity = storage.launch_activity(
+        start,
+        launched,
+        end,
+        days=len(touched_days(window)),
+        identified_only=identified_only,
+    )
+    signals = launch_signals(storage, spec, start, end, identified_only=identified_only)
     trait_rows = storage.launch_traits(end, traits) if traits else None
     return ReportInputs(
         activity=pl.from_arrow(activity),  # type: ignore[arg-type]

@@ -546,11 +546,21 @@ class Storage:
 
     # -- report inputs -----------------------------------------------------------------------
 
-    def launch_activity(self, start: datetime, end: datetime, launched_at: datetime) -> pa.Table:
-        """Per canonical user and UTC day in [start, end), split at the launch's time of day:
-        is_identified and first event time."""
+    def launch_activity(
+        self, start: datetime, launched_at: datetime, end: datetime, *, days: int, identified_only: bool
+    ) -> pa.Table:
+        """One row per canonical user with an event in [start, end): is_identified, the first
+        event at or after launched_at, the last one before it, and the window's `days` UTC days
+        as a string of '0'/'1' (see the query's header)."""
         return self._arrow(
-            "select_launch_activity", {"start": start, "end": end, "launch_time": launched_at.time()}
+            "select_launch_activity",
+            {
+                "start": start,
+                "launched": launched_at,
+                "end": end,
+                "days": max(1, days),
+                "identified_only": identified_only,
+            },
         )
 
     def launch_signals(
@@ -562,8 +572,10 @@ class Storage:
         any_types: list[str],
         property_names: list[str],
         channel_property: str,
+        identified_only: bool = False,
     ) -> pa.Table:
-        """Candidate signal events in [start, end) with the property values matchers test."""
+        """Candidate signal events in [start, end) with the property values matchers test;
+        with `identified_only`, only those of users known by a userId."""
         return self._arrow(
             "select_launch_signals",
             {
@@ -573,6 +585,7 @@ class Storage:
                 "any_types": any_types,
                 "pointers": [json_pointer(p) for p in property_names],
                 "channel_pointer": json_pointer(channel_property),
+                "identified_only": identified_only,
             },
         )
 

@@ -39,8 +39,8 @@ class Journeys:
     """The collected per-user tables every period's metrics are computed from.
 
     users: one row per user with any event in the span: is_identified, first_event_at,
-      last_event_before, the signal timestamps (see `signal_times_by_user`) and the trait
-      states of `pipelines.audience`.
+      last_event_before, active_days (see `ReportInputs`), the signal timestamps (see
+      `signal_times_by_user`) and the trait states of `pipelines.audience`.
     used_days: distinct (user_id, day) with a `used` event at or after launch.
     used_weeks: distinct (user_id, week) with a `used` event in week n >= 1 after first use.
     channel_exposures: (user_id, channel, exposed_at): earliest exposure through each channel.
@@ -89,39 +89,14 @@ def keep_between(frame: pl.LazyFrame, column: str, start: datetime, end: datetim
     return frame.filter((pl.col(column) >= start) & (pl.col(column) < end))
 
 
-def activity_evidence(activity: pl.LazyFrame, signals: pl.LazyFrame) -> pl.LazyFrame:
-    """Every known moment a user was active: each day's first event, and every signal event.
-
-    The signal events matter on the launch day: a user whose first event that day came before
-    launched_at but who saw the announcement after it was active in the window.
-    """
-    return pl.concat(
-        [
-            activity.select("user_id", "is_identified", at=pl.col("first_at")),
-            signals.select("user_id", "is_identified", at=pl.col("occurred_at")),
-        ]
-    )
-
-
-def presence_by_user(evidence: pl.LazyFrame, *, start: datetime) -> pl.LazyFrame:
-    """Per user: is_identified, the first event at or after start, the last one before it."""
-    at = pl.col("at")
-    # Conditional columns first, plain min/max after: aggregations over precomputed columns
-    # stay on Polars' fast path, filters evaluated per group do not.
-    return (
-        evidence.select(
-            "user_id",
-            "is_identified",
-            first_event_at=pl.when(at >= start).then(at),
-            last_event_before=pl.when(at < start).then(at),
-        )
-        .group_by("user_id")
-        .agg(
-            pl.col("is_identified").max(),
-            pl.col("first_event_at").min(),
-            pl.col("last_event_before").max(),
-        )
-    )
+def presence_by_user(activity: pl.LazyFrame, span: Span) -> pl.LazyFrame:
+    """Per user seen in the span: is_identified, the first event at or after the launch, the
+    last one before it, and the window's active days (times outside the span are dropped)."""
+    first, last = pl.col("first_event_at"), pl.col("last_event_before")
+    return activity.with_columns(
+        first_event_at=pl.when((first >= span.start) & (first < span.end)).then(first),
+        last_event_before=pl.when((last >= span.lookback) & (last < span.start)).then(last),
+    ).filter(pl.col("first_event_at").is_not_null() | pl.col("last_event_before").is_not_null())
 
 
 def first_use_by_user(signals: pl.LazyFrame, *, start: datetime) -> pl.LazyFrame:
@@ -196,15 +171,15 @@ def channel_exposures(signals: pl.LazyFrame, *, start: datetime) -> pl.LazyFrame
 
 
 def user_journeys(
-    evidence: pl.LazyFrame,
+    activity: pl.LazyFrame,
     signals: pl.LazyFrame,
     states: pl.LazyFrame | None,
     *,
-    start: datetime,
+    span: Span,
 ) -> pl.LazyFrame:
     """One row per user seen in the span: presence, signal times and trait states."""
-    users = evidence.pipe(presence_by_user, start=start).join(
-        signals.pipe(signal_times_by_user, start=start), on="user_id", how="left"
+    users = presence_by_user(activity, span).join(
+        signals.pipe(signal_times_by_user, start=span.start), on="user_id", how="left"
     )
     return users if states is None else users.join(states, on="user_id", how="left")
 
@@ -223,12 +198,11 @@ def collect_journeys(
     flagged = signals.pipe(keep_between, "occurred_at", span.lookback, span.end).pipe(
         with_signal_flags, launch=launch, property_names=property_names
     )
-    evidence = activity_evidence(activity.pipe(keep_between, "first_at", span.lookback, span.end), flagged)
     states = trait_states(traits, wanted=trait_pairs) if trait_pairs else None
     first_use = flagged.pipe(first_use_by_user, start=span.start)
     frames = pl.collect_all(
         [
-            user_journeys(evidence, flagged, states, start=span.start),
+            user_journeys(activity, flagged, states, span=span),
             flagged.pipe(used_days, start=span.start),
             flagged.pipe(used_weeks, first_use, start=span.start),
             flagged.pipe(channel_exposures, start=span.start),

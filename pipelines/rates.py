@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pipelines.report_models import Interval, Median, Rate
-from pipelines.stats import median, median_interval, wilson_interval
+from pipelines.stats import median_with_interval, wilson_interval
 
 
 def share(k: int, n: int) -> float | None:
@@ -29,9 +29,9 @@ def rate(k: int, n: int) -> Rate:
 
 def median_days(values: Sequence[float]) -> Median:
     """The median with its distribution-free 95% interval; None for no values."""
-    bounds = median_interval(values)
+    value, bounds = median_with_interval(values)
     return Median(
         n=len(values),
-        value=median(values),
+        value=value,
         interval=None if bounds is None else Interval(low=bounds[0], high=bounds[1]),
     )

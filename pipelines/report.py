@@ -3,8 +3,9 @@ computed from three narrow frames the storage layer selects with SQL.
 
 `compute_report` is the one entry point. The storage layer asks `signal_property_names` and
 `trait_names` which property and trait values to select, so both sides agree on the order of
-`props` and on which traits exist. The frames need not be limited to the report's periods:
-rows outside them are filtered here.
+`props` and on which traits exist. The signal and trait frames need not be limited to the
+report's periods: rows outside them are filtered here. The activity frame is already one row
+per user for exactly the report's span (times outside it are ignored).
 """
 
 from __future__ import annotations
@@ -23,18 +24,19 @@ from pipelines.diagnosis import (
     compute_segments,
     compute_timeline,
 )
-from pipelines.journeys import Span, activity_evidence, collect_journeys, keep_between
+from pipelines.journeys import Span, collect_journeys
 from pipelines.launch import KpiRecord, LaunchSpec, retention_week
 from pipelines.metrics import WindowOutcome, compute_window_outcome
 from pipelines.report_models import Interval, KpiResult, LaunchReport, Rate, Segments, Window
 from pipelines.verdicts import kpi_verdict, launch_verdict
-from pipelines.windows import baseline_start, evaluation_window, naive_utc
+from pipelines.windows import baseline_start, evaluation_window, naive_utc, touched_days
 
 ACTIVITY_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(),
     "is_identified": pl.Boolean(),
-    "day": pl.Date(),
-    "first_at": pl.Datetime("us"),
+    "first_event_at": pl.Datetime("us"),
+    "last_event_before": pl.Datetime("us"),
+    "active_days": pl.String(),
 }
 SIGNALS_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(),
@@ -60,8 +62,10 @@ class ReportInputs:
     """The storage layer's frames for one report (schemas: ACTIVITY_SCHEMA, SIGNALS_SCHEMA,
     TRAITS_SCHEMA; times naive or aware UTC).
 
-    activity: the user's first event per (user, UTC day); more than one row per day is allowed
-      (e.g. an extra row for the first event after launched_at on the launch day).
+    activity: one row per user with an event in the report's span (the window and its baseline
+      period): the first event at or after launched_at, the last one before it, and
+      active_days, one character per UTC day the window touches from the launch's day on, '1'
+      when the user had an event that day inside the window ('0' or missing otherwise).
     signals: candidate signal events; `props` holds the values of `property_names`, in order.
     traits: every known value of the traits `trait_names` lists, each timed by its event.
     """
@@ -165,14 +169,18 @@ def judge_kpi(record: KpiRecord, window: Window, outcome: WindowOutcome) -> KpiR
     )
 
 
-def active_users_by_day(evidence: pl.LazyFrame, active: pl.DataFrame, *, window: Window) -> pl.DataFrame:
-    """(day, active): distinct users of A with any event that day inside the window."""
-    return (
-        evidence.pipe(keep_between, "at", window.start, window.end)
-        .join(active.lazy().select("user_id"), on="user_id", how="semi")
-        .group_by(day=pl.col("at").dt.date())
-        .agg(active=pl.col("user_id").n_unique())
-        .collect()
+def active_users_by_day(active: pl.DataFrame, *, window: Window) -> pl.DataFrame:
+    """(day, active): users of A with any event that day inside the window, from active_days."""
+    days = touched_days(window)
+    flags = pl.col("active_days")
+    counts = (
+        active.select([(flags.str.slice(i, 1) == "1").sum().alias(str(i)) for i in range(len(days))]).row(0)
+        if days
+        else ()
+    )
+    return pl.DataFrame(
+        {"day": days, "active": [int(c or 0) for c in counts]},
+        schema={"day": pl.Date, "active": pl.UInt32},
     )
 
 
@@ -240,10 +248,6 @@ def compute_report(
     if segment is not None:
         with_segment = active.with_columns(segment=segment_value(segment, start=launched_at, end=window.end))
         segments = compute_segments(with_segment, trait=segment)
-    evidence = activity_evidence(
-        activity.pipe(keep_between, "first_at", window.start, window.end),
-        signals.pipe(keep_between, "occurred_at", window.start, window.end),
-    )
     counts = report.counts
     return LaunchReport(
         launch_key=launch.key,
@@ -267,7 +271,7 @@ def compute_report(
         adopters_vs_non_adopters=compare_conversion(active, adopters=report.metrics.conversion_rate),
         timeline=compute_timeline(
             active,
-            active_users_by_day(evidence, active, window=window),
+            active_users_by_day(active, window=window),
             window=window,
             launch=launch,
             kpis=kpis,

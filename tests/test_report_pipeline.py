@@ -45,6 +45,7 @@ from pipelines.report_models import (
 )
 from pipelines.stats import newcombe_difference_interval, wilson_interval, wilson_interval_at
 from pipelines.verdicts import kpi_verdict, launch_verdict
+from pipelines.windows import baseline_start, evaluation_window, naive_utc, touched_days
 
 LAUNCH = datetime(2024, 3, 1)  # a midnight launch: UTC days and window days coincide
 SIGNAL_EVENTS = ("Seen", "Used", "Upgraded", "Toggled")
@@ -76,30 +77,44 @@ def spec(**changes: Any) -> LaunchSpec:
     return LaunchSpec.model_validate(fields)
 
 
+def activity_frame(
+    rows: Iterable[tuple[str, datetime]], *, launch: LaunchSpec, as_of: datetime
+) -> pl.DataFrame:
+    """The activity the storage layer would select, worked out plainly: per user with an event
+    in the report's span, the first event at or after launch, the last one before it, and a
+    '0'/'1' character per UTC day the window touches."""
+    window = evaluation_window(naive_utc(launch.launched_at), launch.window_days, naive_utc(as_of))
+    lookback, days = baseline_start(window), touched_days(window)
+    users: dict[str, list[Any]] = {}
+    for user, at in rows:
+        if not lookback <= at < window.end:
+            continue
+        row = users.setdefault(user, [user, not user.startswith("anon:"), None, None, ["0"] * len(days)])
+        if at >= window.start:
+            row[2] = at if row[2] is None else min(row[2], at)
+            row[4][days.index(at.date())] = "1"
+        else:
+            row[3] = at if row[3] is None else max(row[3], at)
+    return pl.DataFrame(
+        [[*row[:4], "".join(row[4]) if row[2] is not None else None] for row in users.values()],
+        schema=ACTIVITY_SCHEMA,
+        orient="row",
+    )
+
+
 def inputs(
-    events: Iterable[Event], traits: Iterable[Trait] = (), *, launch: LaunchSpec | None = None
+    events: Iterable[Event],
+    traits: Iterable[Trait] = (),
+    *,
+    launch: LaunchSpec | None = None,
+    as_of: datetime = AFTER_WINDOW,
 ) -> ReportInputs:
-    """The frames the storage layer would select: activity per user and UTC day split at the
-    launch's time of day, candidate signal events, and trait values."""
+    """The frames the storage layer would select: activity per user, candidate signal events,
+    and trait values."""
     launch = launch or spec()
     names = signal_property_names(launch)
     rows = [(e[0], e[1], e[2], e[3] if len(e) > 3 else {}) for e in events]
-    launch_time = launch.launched_at.time()
-    events_frame = pl.DataFrame(
-        [(user, at, at.time() >= launch_time) for user, at, _, _ in rows],
-        schema={"user_id": pl.String, "at": pl.Datetime("us"), "after_launch_time": pl.Boolean},
-        orient="row",
-    )
-    activity = (
-        events_frame.group_by("user_id", day=pl.col("at").dt.date(), part=pl.col("after_launch_time"))
-        .agg(first_at=pl.col("at").min())
-        .select(
-            "user_id",
-            is_identified=~pl.col("user_id").str.starts_with("anon:"),
-            day="day",
-            first_at="first_at",
-        )
-    )
+    activity = activity_frame([(user, at) for user, at, _, _ in rows], launch=launch, as_of=as_of)
     signals = pl.DataFrame(
         [
             (
@@ -136,7 +151,7 @@ def report(
 ) -> LaunchReport:
     launch = launch or spec()
     return compute_report(
-        inputs(events, traits, launch=launch),
+        inputs(events, traits, launch=launch, as_of=as_of),
         launch=launch,
         kpis=list(kpis),
         as_of=as_of,
@@ -336,29 +351,24 @@ def test_aware_times_are_normalised_to_naive_utc() -> None:
     assert result.counts == counts(active=1, adopters=1)
 
 
-def test_a_signal_after_launch_makes_a_user_active_on_the_launch_day() -> None:
-    # Activity given per whole UTC day only: its first event (09:00) precedes a noon launch,
-    # but the exposure at 13:00 shows the user was active inside the window.
-    noon = datetime(2024, 3, 1, 12)
-    launch = spec(launched_at=noon.replace(tzinfo=UTC))
+def test_activity_outside_the_span_is_ignored() -> None:
+    # The storage selects exactly the report's span; times outside it (here a first event
+    # after the window's end and a "last event before" older than the baseline) count for nothing.
     activity = pl.DataFrame(
-        [
-            ("seen", True, date(2024, 3, 1), t(hours=9)),
-            ("quiet", True, date(2024, 3, 1), t(hours=9)),
-        ],
+        [("late", True, t(30), None, "1" * 28), ("old", True, None, t(-40), None)],
         schema=ACTIVITY_SCHEMA,
         orient="row",
     )
-    signals = pl.DataFrame(
-        [("seen", True, "track", "Seen", t(hours=13), [None], None)],
-        schema=SIGNALS_SCHEMA,
-        orient="row",
-    )
-    traits = pl.DataFrame(schema=TRAITS_SCHEMA)
     result = compute_report(
-        ReportInputs(activity, signals, traits, ["to"]), launch=launch, kpis=[], as_of=t(40)
+        ReportInputs(
+            activity, pl.DataFrame(schema=SIGNALS_SCHEMA), pl.DataFrame(schema=TRAITS_SCHEMA), ["to"]
+        ),
+        launch=spec(),
+        kpis=[],
+        as_of=AFTER_WINDOW,
     )
-    assert result.counts == counts(active=1, exposed=1)  # "quiet" was only seen before noon
+    assert result.counts == counts(active=0)
+    assert result.metrics.baseline_conversion_rate == rate(0, 0)
 
 
 # -- signals (section 3) ---------------------------------------------------------------------------

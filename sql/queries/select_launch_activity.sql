@@ -1,30 +1,48 @@
--- Each canonical user's activity per UTC day in [$start, $end): the narrow input of the
+-- Each canonical user's activity around a launch, one row per user: the narrow input of the
 -- launch report (who was active when), never the raw events.
--- Parameters: $start, $end (naive UTC timestamps); $launch_time (launched_at's time of day).
--- Returns user_id (canonical), is_identified, day, first_at: the user's first event of each
--- part of a UTC day split at the launch's time of day, because every window and baseline
--- period starts at that time (or at $start), and "active in a period" needs the first event
--- at or after its start, not merely the day's first event.
-with period as (
-    select user_id, anonymous_id, occurred_at
+-- Parameters: $start (the baseline period's start), $launched (launched_at), $end (the window's
+-- end; all naive UTC timestamps); $days (UTC days the window touches, at least 1);
+-- $identified_only (leave out users whose events never carry or link to a userId).
+-- Returns user_id (canonical), is_identified, first_event_at (first event in [$launched,
+-- $end)), last_event_before (last event in [$start, $launched)) and active_days: one character
+-- per UTC day from the launch's day, '1' when the user had an event that day inside
+-- [$launched, $end), else '0' (null when no event in the window).
+-- Events are first grouped by their own (userId, anonymousId), which is cheap and small, and
+-- only those groups are resolved to canonical users.
+with own_ids as (
+    select
+        user_id,
+        anonymous_id,
+        min(occurred_at) filter (where occurred_at >= $launched) as first_event_at,
+        max(occurred_at) filter (where occurred_at < $launched) as last_event_before,
+        bitstring_agg(
+            case
+                when occurred_at >= $launched
+                    then datediff('day', cast($launched as date), cast(occurred_at as date))
+            end,
+            0,
+            $days - 1
+        ) as active_days
     from events
     where occurred_at >= $start and occurred_at < $end
+    group by user_id, anonymous_id
 ),
 
 resolved as (
     select
-        coalesce(period.user_id, links.user_id) as known_user,
-        period.anonymous_id,
-        period.occurred_at
-    from period
+        coalesce(own_ids.user_id, links.user_id) as known_user,
+        own_ids.*
+    from own_ids
     left join identity_links as links
-        on period.user_id is null and links.anonymous_id = period.anonymous_id
+        on own_ids.user_id is null and links.anonymous_id = own_ids.anonymous_id
 )
 
 select
     coalesce(known_user, 'anon:' || anonymous_id) as user_id,
     known_user is not null as is_identified,
-    cast(occurred_at as date) as day,
-    min(occurred_at) as first_at
+    min(first_event_at) as first_event_at,
+    max(last_event_before) as last_event_before,
+    cast(bit_or(active_days) as varchar) as active_days
 from resolved
-group by 1, 2, 3, cast(occurred_at as time) >= $launch_time
+where known_user is not null or not $identified_only
+group by 1, 2

@@ -2,7 +2,8 @@
 -- property values its matchers test (the pipeline applies the matchers exactly).
 -- Parameters: $start, $end; $event_names (names any matcher names); $any_types (types of
 -- matchers without a name); $pointers (JSON pointers of the matchers' properties, in order);
--- $channel_pointer (the launch's channel property).
+-- $channel_pointer (the launch's channel property); $identified_only (leave out users whose
+-- events never carry or link to a userId).
 -- Returns user_id, is_identified, type, event, occurred_at, props (text values at $pointers), channel.
 with candidates as (
     select type, event, user_id, anonymous_id, occurred_at, properties, context
@@ -32,3 +33,4 @@ select
         json_extract_string(context, '/campaign/source')
     ) as channel
 from resolved
+where known_user is not null or not $identified_only
