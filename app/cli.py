@@ -30,7 +30,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _open(settings: Settings) -> Storage:
-    return Storage(settings.db_path, max_events_per_commit=settings.commit_max_events)
+    return Storage.open(settings)
 
 
 def _exit_cleanly_on_sigterm() -> None:

@@ -32,9 +32,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = storage is None
-        app.state.storage = storage or Storage(
-            settings.db_path, max_events_per_commit=settings.commit_max_events
-        )
+        app.state.storage = storage or Storage.open(settings)
         app.state.reports = ReportService(app.state.storage)
         prepare_rendering()
         _preload_optional_modules()

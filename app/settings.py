@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     commit_max_events: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         default=50_000, description="Most events one group commit may gather from waiting requests."
     )
+    checkpoint_mib: Annotated[int, Field(ge=1, le=65_536)] = Field(
+        default=256,
+        description=(
+            "Write-ahead log size (MiB) at which DuckDB checkpoints into the database file; "
+            "larger means fewer, longer write pauses and a longer replay after a crash."
+        ),
+    )
     max_batch_events: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
         default=10_000, description="Most events one request may carry (413 above)."
     )

@@ -104,6 +104,7 @@ class ClientResult:
     elapsed: float = 0.0
     cpu_seconds: float = 0.0
     server_cpu_seconds: float | None = None
+    stop_seconds: float = 0.0
     requests: int = 0
     inserted: int = 0
     latencies: list[float] = field(default_factory=list)
@@ -246,7 +247,12 @@ def run_http(db_path: Path, total: int) -> ClientResult:
         if cpu_before is not None and cpu_after is not None:
             result.server_cpu_seconds = cpu_after - cpu_before
     finally:
+        # Stopping checkpoints what the write-ahead log still holds into the database file:
+        # work the run deferred, so it is timed and reported too.
+        stopping = time.perf_counter()
         _stop(server)
+        stop_seconds = time.perf_counter() - stopping
+    result.stop_seconds = stop_seconds
     if result.errors:
         raise RuntimeError(f"{len(result.errors)} requests failed, first: {result.errors[0]}")
     return result
@@ -322,6 +328,13 @@ def run() -> list[Row]:
             bulk_rate,
         ),
         Row(NAME, "HTTP end to end vs the issue's bar", http_rate, "events/s", TARGET_EVENTS_PER_SECOND),
+        Row(
+            NAME,
+            "HTTP end to end, counting the service's stop (final checkpoint) as ingest time",
+            total / (result.elapsed + result.stop_seconds),
+            "events/s",
+            TARGET_EVENTS_PER_SECOND,
+        ),
         Row(NAME, "DuckDB bulk append, same rows, one Arrow table", bulk_rate, "events/s"),
         Row(
             NAME, f"DuckDB insert_events, one commit per {BATCH_SIZE} rows", small_rate, "events/s", bulk_rate

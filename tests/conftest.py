@@ -50,7 +50,7 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def storage(settings: Settings) -> Iterator[Storage]:
-    opened = Storage(settings.db_path, max_events_per_commit=settings.commit_max_events)
+    opened = Storage.open(settings)
     yield opened
     opened.close()
 

@@ -88,7 +88,7 @@ class Service:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """The sample loaded once into a fresh DuckDB file, served by uvicorn on 127.0.0.1."""
     settings = Settings(db_path=str(tmp_path_factory.mktemp("browser") / "landed.duckdb"))
-    storage = Storage(settings.db_path, max_events_per_commit=settings.commit_max_events)
+    storage = Storage.open(settings)
     try:
         demo = load_sample(storage, today=datetime.now(UTC))
         config = uvicorn.Config(
