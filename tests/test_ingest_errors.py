@@ -26,11 +26,10 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 
 import app.storage
-from app.ingest import ParsedBatch
 from app.main import create_app
 from app.queries import query
 from app.settings import MiB, Settings
-from app.storage import Storage, WriteResult
+from app.storage import IngestRequest, Storage, WriteResult
 from tests.conftest import Keys
 
 Event = dict[str, Any]
@@ -396,7 +395,7 @@ def test_storage_failure_mid_write_stores_nothing_and_a_retry_stores_all(
 
     def half_broken(
         conn: duckdb.DuckDBPyConnection,
-        group: Sequence[tuple[str, ParsedBatch, datetime]],
+        group: Sequence[IngestRequest],
         known_links: dict[str, datetime] | None = None,
     ) -> list[WriteResult]:
         return real(_FailsOnRejectedInsert(conn), group, known_links)  # type: ignore[arg-type]
