@@ -195,8 +195,12 @@ def collect_journeys(
     span: Span,
 ) -> Journeys:
     """Runs the lazy steps over the inputs and collects the tables in one go."""
-    flagged = signals.pipe(keep_between, "occurred_at", span.lookback, span.end).pipe(
-        with_signal_flags, launch=launch, property_names=property_names
+    # Candidates that match no matcher (the same event name for another feature, say) carry
+    # nothing any metric reads, so they are dropped before the per-user work.
+    flagged = (
+        signals.pipe(keep_between, "occurred_at", span.lookback, span.end)
+        .pipe(with_signal_flags, launch=launch, property_names=property_names)
+        .filter(pl.col("is_exposed") | pl.col("is_used") | pl.col("is_converted"))
     )
     states = trait_states(traits, wanted=trait_pairs) if trait_pairs else None
     first_use = flagged.pipe(first_use_by_user, start=span.start)

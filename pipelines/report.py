@@ -172,16 +172,16 @@ def judge_kpi(record: KpiRecord, window: Window, outcome: WindowOutcome) -> KpiR
 def active_users_by_day(active: pl.DataFrame, *, window: Window) -> pl.DataFrame:
     """(day, active): users of A with any event that day inside the window, from active_days."""
     days = touched_days(window)
-    flags = pl.col("active_days")
-    counts = (
-        active.select([(flags.str.slice(i, 1) == "1").sum().alias(str(i)) for i in range(len(days))]).row(0)
-        if days
-        else ()
-    )
-    return pl.DataFrame(
-        {"day": days, "active": [int(c or 0) for c in counts]},
-        schema={"day": pl.Date, "active": pl.UInt32},
-    )
+    width = len(days)
+    counts = [0] * width
+    if width and active.height:
+        # All users' flags end to end, one string of `width` characters per user: the users
+        # active on day i are the '1's at positions i, i + width, i + 2 * width, ...
+        text: str = active.select(pl.col("active_days").fill_null("0" * width).str.join("")).item()
+        if len(text) != width * active.height:
+            raise ValueError(f"active_days must hold {width} characters per user, one per day of the window")
+        counts = [text[i::width].count("1") for i in range(width)]
+    return pl.DataFrame({"day": days, "active": counts}, schema={"day": pl.Date, "active": pl.UInt32})
 
 
 def compute_report(

@@ -337,7 +337,7 @@ def test_an_as_of_before_launch_gives_an_empty_provisional_window() -> None:
 
 def test_aware_times_are_normalised_to_naive_utc() -> None:
     plus_two = timezone(timedelta(hours=2))
-    source = inputs([("u1", t(1), "Used")])
+    source = inputs([("u1", t(1), "Used")], as_of=t(4))
     aware_signals = pl.DataFrame(source.signals).with_columns(
         pl.col("occurred_at").dt.replace_time_zone("UTC").dt.convert_time_zone("Europe/Berlin")
     )
