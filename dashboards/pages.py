@@ -202,15 +202,16 @@ def _plural(count: int, word: str, plural: str | None = None) -> str:
     return f"{theme.fmt_count(count)} {word if count == 1 else plural or word + 's'}"
 
 
-_FAVICON_SVG: Final = (
+FAVICON_SVG: Final = (
     "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'>"
     f"<rect width='16' height='16' rx='3' fill='{theme.BLUE}'/>"
     "<path d='M4 8.5l2.6 2.6L12 5.4' fill='none' stroke='#fff' stroke-width='2.2' "
     "stroke-linecap='round' stroke-linejoin='round'/></svg>"
 )
-FAVICON_HREF: Final = "data:image/svg+xml," + urllib.parse.quote(_FAVICON_SVG, safe="")
-"""The icon every page declares inline (a tick on the theme's blue), so no browser asks the
-service for /favicon.ico; percent-encoded whole, so `#` and quotes cannot end the URL."""
+FAVICON_HREF: Final = "data:image/svg+xml," + urllib.parse.quote(FAVICON_SVG, safe="")
+"""The icon every page declares inline (a tick on the theme's blue), percent-encoded whole, so
+`#` and quotes cannot end the URL. The service also answers /favicon.ico with it, which
+browsers ask for when they show a response that is not a page (the report's JSON, say)."""
 
 
 def _theme_css() -> str:

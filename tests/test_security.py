@@ -106,7 +106,7 @@ class Rule:
 
 
 RULES: dict[tuple[str, str], Rule] = {
-    # public: the API docs, the sign-in form and the plotly.js the pages load
+    # public: the API docs, the sign-in form, and the plotly.js and icon the pages load
     ("GET", "/openapi.json"): Rule("public", 200),
     ("GET", "/docs"): Rule("public", 200),
     ("GET", "/docs/oauth2-redirect"): Rule("public", 200),
@@ -116,6 +116,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/login"): Rule("public", 303, lambda keys, specs: {"data": {"key": keys.read, "next": "/"}}),
     ("GET", "/logout"): Rule("public", 303),
     ("GET", "/static/plotly.min.js"): Rule("public", 200),
+    ("GET", "/favicon.ico"): Rule("public", 200),
     # ingestion: write keys only
     ("POST", "/v1/batch"): Rule("ingest", 200, segment("batch")),
     ("POST", "/v1/batch/"): Rule("ingest", 200, segment("batch")),

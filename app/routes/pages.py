@@ -17,7 +17,14 @@ from app.reports import default_as_of
 from app.review import current_week, portfolio_rows, review_sections, scorecard_context
 from app.routes.reports import AsOf, ReportsDep
 from dashboards.figures import SegmentMetric
-from dashboards.pages import login_page, plotly_js, portfolio_page, review_page, scorecard_page
+from dashboards.pages import (
+    FAVICON_SVG,
+    login_page,
+    plotly_js,
+    portfolio_page,
+    review_page,
+    scorecard_page,
+)
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 COOKIE_MAX_AGE = 30 * 24 * 3600
@@ -52,6 +59,14 @@ def _html(body: str, header_key: str | None) -> HTMLResponse:
 
 def _remember(response: Response, secret: str) -> None:
     response.set_cookie(KEY_COOKIE, secret, max_age=COOKIE_MAX_AGE, httponly=True, samesite="lax")
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """The pages' icon, for browsers showing a response that declares none (JSON, say)."""
+    return Response(
+        FAVICON_SVG, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 @router.get("/static/plotly.min.js")
