@@ -9,13 +9,16 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from app.errors import LandedError
 from app.settings import Settings
 from app.storage import SCOPES, Storage
+
+if TYPE_CHECKING:
+    from app.demo import DemoLoad
 
 IMPORT_SOURCE = "import"
 
@@ -27,10 +30,6 @@ def _settings(args: argparse.Namespace) -> Settings:
         if value is not None:
             overrides[name] = value
     return Settings(**overrides)
-
-
-def _open(settings: Settings) -> Storage:
-    return Storage.open(settings)
 
 
 def _exit_cleanly_on_sigterm() -> None:
@@ -76,8 +75,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise LandedError(f"no such file: {', '.join(missing)}")
-    storage = _open(settings)
-    try:
+    with Storage.open(settings) as storage:
         source = IMPORT_SOURCE
         if args.source:
             match = [k for k in storage.list_keys() if k.name == args.source and k.scope == "write"]
@@ -104,8 +102,6 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
         for bar in bars.values():
             bar.close()
-    finally:
-        storage.close()
     print(
         f"imported {summary.files} file(s): {summary.events} events, {summary.inserted} inserted, "
         f"{summary.duplicates} duplicates, {summary.rejected} rejected"
@@ -116,8 +112,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    storage = _open(_settings(args))
-    try:
+    with Storage.open(_settings(args)) as storage:
         if args.keys_command == "create":
             key, secret = storage.create_key(args.name, args.scope)
             print(f"created {key.scope} key {key.name!r} (id {key.key_id}). It is shown only once:")
@@ -133,8 +128,6 @@ def cmd_keys(args: argparse.Namespace) -> int:
         else:
             for key_id in storage.revoke_key(args.key):
                 print(f"revoked key {key_id}")
-    finally:
-        storage.close()
     return 0
 
 
@@ -159,8 +152,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
     from app import launches
     from app.ingest import now_utc
 
-    storage = _open(_settings(args))
-    try:
+    with Storage.open(_settings(args)) as storage:
         if args.launch_command == "apply":
             failures = 0
             for path in _spec_files(args.targets):
@@ -221,8 +213,6 @@ def cmd_launch(args: argparse.Namespace) -> int:
             launches.amend_launch(storage, args.key, request, by=args.by or getpass.getuser(), now=now_utc())
             print(f"amended {args.key}: KPI {args.kpi}")
             return 0
-    finally:
-        storage.close()
     return 2
 
 
@@ -244,11 +234,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from app.reports import ReportService
     from dashboards.markdown import report_markdown
 
-    storage = _open(_settings(args))
-    try:
+    with Storage.open(_settings(args)) as storage:
         report = ReportService(storage).report(args.key, as_of=_as_of(args.as_of), segment=args.segment)
-    finally:
-        storage.close()
     print(report_markdown(report) if args.format == "md" else report.model_dump_json(indent=2))
     return 0
 
@@ -257,11 +244,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from app.reports import ReportService
     from pipelines.readiness import describe_matcher
 
-    storage = _open(_settings(args))
-    try:
+    with Storage.open(_settings(args)) as storage:
         readiness = ReportService(storage).readiness(args.key, as_of=_as_of(args.as_of))
-    finally:
-        storage.close()
     print(
         f"{readiness.launch_key}: {'live' if readiness.live else 'not live yet'}; "
         f"as of {readiness.as_of:%Y-%m-%d %H:%M}Z"
@@ -295,13 +279,10 @@ def cmd_review(args: argparse.Namespace) -> int:
     from app.review import current_week, review_sections
     from dashboards.pages import review_markdown, review_page
 
-    storage = _open(_settings(args))
     now = now_utc()
     week = args.week or current_week(now)
-    try:
+    with Storage.open(_settings(args)) as storage:
         sections = review_sections(storage, ReportService(storage), week=week, now=now)
-    finally:
-        storage.close()
     if args.format == "md":
         text = review_markdown(week, sections, generated_at=now)
     else:
@@ -317,11 +298,8 @@ def cmd_review(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     from app.backup import backup
 
-    storage = _open(_settings(args))
-    try:
+    with Storage.open(_settings(args)) as storage:
         counts = backup(storage, Path(args.out))
-    finally:
-        storage.close()
     print(f"backed up to {args.out}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     return 0
 
@@ -329,11 +307,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
 def cmd_restore(args: argparse.Namespace) -> int:
     from app.backup import restore
 
-    storage = _open(_settings(args))
-    try:
+    with Storage.open(_settings(args)) as storage:
         counts = restore(storage, Path(args.source))
-    finally:
-        storage.close()
     print(f"restored from {args.source}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     return 0
 
@@ -341,25 +316,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
 DEMO_DB = "landed-demo.duckdb"
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    import time
-    from datetime import UTC, datetime
-
-    from app.demo import load_sample
-    from app.main import create_app
-
-    settings = Settings(db_path=args.db or DEMO_DB, **({"port": args.port} if args.port else {}))
+def _print_demo_banner(demo: DemoLoad, settings: Settings, *, seconds: float) -> None:
     db_file = Path(settings.db_path)
-    for stale in (db_file, db_file.with_name(db_file.name + ".wal")):
-        stale.unlink(missing_ok=True)
-    started = time.monotonic()
-    print(f"Loading the sample data into a fresh {db_file} ...", flush=True)
-    storage = _open(settings)
-    demo = load_sample(storage, today=datetime.now(UTC), max_event_bytes=settings.max_event_bytes)
     loaded = demo.imported
     print(
         f"Imported {loaded.events:,} events ({loaded.inserted:,} stored, {loaded.duplicates:,} duplicate "
-        f"deliveries dropped) and {len(demo.launch_keys)} launches in {time.monotonic() - started:.1f} s."
+        f"deliveries dropped) and {len(demo.launch_keys)} launches in {seconds:.1f} s."
     )
     url = f"http://{settings.host}:{settings.port}"
     print(
@@ -382,10 +344,25 @@ Press Ctrl+C to stop. The demo database is {db_file}; it is rebuilt on every `ma
 """,
         flush=True,
     )
-    try:
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import time
+    from datetime import UTC, datetime
+
+    from app.demo import load_sample
+    from app.main import create_app
+
+    settings = Settings(db_path=args.db or DEMO_DB, **({"port": args.port} if args.port else {}))
+    db_file = Path(settings.db_path)
+    for stale in (db_file, db_file.with_name(db_file.name + ".wal")):
+        stale.unlink(missing_ok=True)
+    started = time.monotonic()
+    print(f"Loading the sample data into a fresh {db_file} ...", flush=True)
+    with Storage.open(settings) as storage:
+        demo = load_sample(storage, today=datetime.now(UTC), max_event_bytes=settings.max_event_bytes)
+        _print_demo_banner(demo, settings, seconds=time.monotonic() - started)
         _serve(create_app(settings, storage), settings)
-    finally:
-        storage.close()
     return 0
 
 

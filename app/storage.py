@@ -425,6 +425,12 @@ class Storage:
         """Fault drills and tests: make every write fail with `error` until called with None."""
         self.writer.fault = error
 
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.writer.close()
         with self._conn_lock:

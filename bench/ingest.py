@@ -37,6 +37,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from app.local_server import free_port
 from app.queries import query, schema_statements
 from app.storage import Storage
 from bench import Row
@@ -182,13 +183,6 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _wait_until_listening(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -220,7 +214,7 @@ def run_http(db_path: Path, total: int) -> ClientResult:
         _, key = storage.create_key("bench", "write")
     finally:
         storage.close()
-    port = _free_port()
+    port = free_port()
     log = db_path.with_suffix(".log")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANDED_")}
     with log.open("wb") as output:

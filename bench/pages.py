@@ -11,13 +11,12 @@ from __future__ import annotations
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
-import uvicorn
 
+from app.local_server import serving
 from app.main import create_app
 from app.settings import Settings
 from app.storage import Storage
@@ -29,25 +28,6 @@ REPEATS = 5
 BAR_SECONDS = 1.0
 
 
-def _serve(storage: Storage, db: Path) -> tuple[uvicorn.Server, threading.Thread, str]:
-    with __import__("socket").socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(Settings(db_path=str(db)), storage), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the service did not start within 30 s")
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
 def run() -> list[Row]:
     size = SIZES[0]
     source, info = build(size)
@@ -57,7 +37,6 @@ def run() -> list[Row]:
         shutil.copyfile(source, db)
         storage = Storage(str(db))
         _, key = storage.create_key("bench-pages", "read")
-        server, thread, url = _serve(storage, db)
         week = f"{AS_OF.isocalendar().year}-W{AS_OF.isocalendar().week:02d}"
         pages = {
             "scorecard": f"/launches/{LAUNCH_KEY}?as_of={AS_OF.isoformat()}",
@@ -65,7 +44,10 @@ def run() -> list[Row]:
             "weekly review": f"/review?week={week}",
         }
         try:
-            with httpx.Client(base_url=url, auth=(key, ""), timeout=120) as client:
+            with (
+                serving(create_app(Settings(db_path=str(db)), storage), start_seconds=30) as url,
+                httpx.Client(base_url=url, auth=(key, ""), timeout=120) as client,
+            ):
                 for name, path in pages.items():
                     started = time.perf_counter()
                     first = client.get(path)
@@ -90,7 +72,5 @@ def run() -> list[Row]:
                     )
                     rows.append(Row(NAME, f"{label}, first load (computes the reports)", cold, "s"))
         finally:
-            server.should_exit = True
-            thread.join(timeout=30)
             storage.close()
     return rows

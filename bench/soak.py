@@ -42,9 +42,10 @@ import duckdb
 import httpx
 import orjson
 
+from app.local_server import free_port
 from app.storage import Storage
 from bench import Row, markdown_table
-from bench.ingest import ROOT, _free_port, _stop, _wait_until_listening
+from bench.ingest import ROOT, _stop, _wait_until_listening
 
 NAME = "soak"
 CLIENTS = 4
@@ -321,7 +322,7 @@ def run_soak(seconds: float) -> SoakResult:
     with tempfile.TemporaryDirectory(prefix="landed-soak-") as folder:
         db_path = Path(folder) / "soak.duckdb"
         write_key, read_key, admin_key = _keys(db_path)
-        port = _free_port()
+        port = free_port()
         url = f"http://127.0.0.1:{port}"
         log = db_path.with_suffix(".log")
         env = {k: v for k, v in os.environ.items() if not k.startswith("LANDED_")}

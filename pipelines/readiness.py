@@ -202,34 +202,26 @@ def kpi_resolutions(launch: LaunchSpec, *, expected_active: dict[int, int]) -> l
         active = expected_active.get(kpi.by_day or launch.window_days)
         n = None if active is None else _denominator(kpi.metric, active, targets)
         target = kpi.target
+        below: float | None = None
+        above: float | None = None
         if not n:
-            results.append(
-                KpiResolution(
-                    kpi_id=kpi.id,
-                    metric=kpi.metric,
-                    target=target,
-                    expected_n=n,
-                    below=None,
-                    above=None,
-                    message=f"{kpi.id}: cannot estimate how many users {kpi.metric} will be measured on yet",
-                    warning=n == 0,
+            message = f"{kpi.id}: cannot estimate how many users {kpi.metric} will be measured on yet"
+            warning = n == 0
+        else:
+            below, above = resolvable_band(target, n)
+            message = (
+                f"{kpi.id}: with about {n:,} users, {kpi.metric} must be below {_pct(below)} or "
+                f"above {_pct(above)} for a verdict on a {_pct(target)} target"
+            )
+            too_small = n < kpi.min_sample
+            wide = below is None or above is None or (above - below) > max(0.5 * target, 0.02)
+            if too_small:
+                message += (
+                    f"; that is below min_sample {kpi.min_sample}, so the verdict would be insufficient data"
                 )
-            )
-            continue
-        below, above = resolvable_band(target, n)
-        gap_text = (
-            f"with about {n:,} users, {kpi.metric} must be below {_pct(below)} or above {_pct(above)} "
-            f"for a verdict on a {_pct(target)} target"
-        )
-        too_small = n < kpi.min_sample
-        wide = below is None or above is None or (above - below) > max(0.5 * target, 0.02)
-        message = f"{kpi.id}: {gap_text}"
-        if too_small:
-            message += (
-                f"; that is below min_sample {kpi.min_sample}, so the verdict would be insufficient data"
-            )
-        elif wide:
-            message += "; the target sits inside a wide band where no verdict is possible"
+            elif wide:
+                message += "; the target sits inside a wide band where no verdict is possible"
+            warning = too_small or wide
         results.append(
             KpiResolution(
                 kpi_id=kpi.id,
@@ -239,7 +231,7 @@ def kpi_resolutions(launch: LaunchSpec, *, expected_active: dict[int, int]) -> l
                 below=below,
                 above=above,
                 message=message,
-                warning=too_small or wide,
+                warning=warning,
             )
         )
     return results

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
+from app.local_server import serving
 from app.main import create_app
 from app.settings import Settings
 from app.storage import Storage
@@ -70,13 +67,6 @@ def client(settings: Settings, storage: Storage) -> Iterator[TestClient]:
         yield test_client
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass(frozen=True)
 class LiveServer:
     url: str
@@ -86,19 +76,8 @@ class LiveServer:
 @pytest.fixture
 def live_server(settings: Settings, storage: Storage) -> Iterator[LiveServer]:
     """The real service under uvicorn on 127.0.0.1, sharing the test's storage."""
-    port = free_port()
-    config = uvicorn.Config(create_app(settings, storage), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start within 10 s")
-        time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}", storage)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_app(settings, storage)) as url:
+        yield LiveServer(url, storage)
 
 
 def chromium_path() -> str:

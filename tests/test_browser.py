@@ -12,8 +12,6 @@ never used. Without chromium these tests skip on a workstation and fail under CI
 from __future__ import annotations
 
 import base64
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,15 +21,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-import uvicorn
 
 from app.demo import load_sample
+from app.local_server import serving
 from app.main import create_app
 from app.review import current_week
 from app.settings import Settings
 from app.storage import Storage
 from dashboards.pages import FIGURE_IDS
-from tests.conftest import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import (
@@ -88,27 +85,10 @@ class Service:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """The sample loaded once into a fresh DuckDB file, served by uvicorn on 127.0.0.1."""
     settings = Settings(db_path=str(tmp_path_factory.mktemp("browser") / "landed.duckdb"))
-    storage = Storage.open(settings)
-    try:
+    with Storage.open(settings) as storage:
         demo = load_sample(storage, today=datetime.now(UTC))
-        config = uvicorn.Config(
-            create_app(settings, storage), host="127.0.0.1", port=free_port(), log_level="warning"
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("uvicorn did not start within 10 s")
-            time.sleep(0.02)
-        try:
-            yield Service(f"http://127.0.0.1:{config.port}", demo.read_key)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-    finally:
-        storage.close()
+        with serving(create_app(settings, storage)) as url:
+            yield Service(url, demo.read_key)
 
 
 @dataclass

@@ -16,9 +16,9 @@ import pytest
 
 from app import launches
 from app.demo import load_sample
+from app.local_server import free_port
 from app.reports import ReportService, default_as_of
 from app.storage import Storage
-from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

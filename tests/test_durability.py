@@ -39,11 +39,12 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from app.local_server import free_port
 from app.main import create_app
 from app.settings import Settings
 from app.storage import Storage
 from bench.ingest import ROOT, _wait_until_listening
-from tests.conftest import Keys, free_port
+from tests.conftest import Keys
 
 BATCH_SIZE = 100
 CLIENTS = 4

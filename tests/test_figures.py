@@ -77,6 +77,12 @@ def build_window(*, as_of: datetime = AS_OF) -> Window:
     )
 
 
+def timeline_day(day: date, active: int, exposed: int, adopters: int, rate: float | None) -> TimelineDay:
+    return TimelineDay(
+        day=day, active=active, newly_exposed=exposed, new_adopters=adopters, cumulative_adoption_rate=rate
+    )
+
+
 def build_timeline(*, target: float | None = 0.08) -> Timeline:
     days: list[TimelineDay] = []
     seen = adopters = 0
@@ -84,13 +90,7 @@ def build_timeline(*, target: float | None = 0.08) -> Timeline:
         seen += first
         adopters += new
         days.append(
-            TimelineDay(
-                day=LAUNCHED.date() + timedelta(days=index),
-                active=first + 400,
-                newly_exposed=exposed,
-                new_adopters=new,
-                cumulative_adoption_rate=adopters / seen,
-            )
+            timeline_day(LAUNCHED.date() + timedelta(days=index), first + 400, exposed, new, adopters / seen)
         )
     assert seen == 2000 and adopters == 48
     markers = [
@@ -476,13 +476,7 @@ def smart_export_timeline() -> Timeline:
     target."""
     launched = datetime(2026, 9, 16, 9, 0)
     days = [
-        TimelineDay(
-            day=date(2026, 9, 16) + timedelta(days=i),
-            active=500,
-            newly_exposed=exposed,
-            new_adopters=adopters,
-            cumulative_adoption_rate=rate_,
-        )
+        timeline_day(date(2026, 9, 16) + timedelta(days=i), 500, exposed, adopters, rate_)
         for i, (exposed, adopters, rate_) in enumerate(
             [(10, 3, 0.009), (63, 7, 0.015), (31, 6, 0.019), (22, 8, 0.024)] + [(9, 1, 0.021)] * 24
         )
@@ -578,19 +572,7 @@ def test_timeline_users_axis_has_whole_number_ticks() -> None:
         assert high >= peak
         assert 2 <= high // users.dtick <= 10
     # A quiet launch with one user a day still counts in whole users.
-    quiet = Timeline(
-        days=[
-            TimelineDay(
-                day=date(2025, 3, 3),
-                active=3,
-                newly_exposed=1,
-                new_adopters=1,
-                cumulative_adoption_rate=0.33,
-            )
-        ],
-        target=None,
-        markers=[],
-    )
+    quiet = Timeline(days=[timeline_day(date(2025, 3, 3), 3, 1, 1, 0.33)], target=None, markers=[])
     users = figures.adoption_timeline_chart(quiet).layout.yaxis2
     assert users.dtick == 1 and users.tickformat == ",d"
 
@@ -604,22 +586,7 @@ def test_timeline_without_target_days_or_adopters() -> None:
     assert empty_note(fig) == "No days in the window yet"
 
     quiet = Timeline(
-        days=[
-            TimelineDay(
-                day=date(2025, 3, 3),
-                active=0,
-                newly_exposed=0,
-                new_adopters=0,
-                cumulative_adoption_rate=None,
-            ),
-            TimelineDay(
-                day=date(2025, 3, 4),
-                active=12,
-                newly_exposed=3,
-                new_adopters=0,
-                cumulative_adoption_rate=0.0,
-            ),
-        ],
+        days=[timeline_day(date(2025, 3, 3), 0, 0, 0, None), timeline_day(date(2025, 3, 4), 12, 3, 0, 0.0)],
         target=0.08,
         markers=[Marker(label="Launch", at=LAUNCHED)],
     )

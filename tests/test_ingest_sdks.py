@@ -80,6 +80,28 @@ def _an_hour_ago(offset_ms: int = 0) -> datetime:
     return now - timedelta(hours=1) + timedelta(milliseconds=offset_ms)
 
 
+def _stored_once(server: LiveServer, sent: dict[str, datetime]) -> list[Row]:
+    """Every sent event (messageId -> time passed) stored exactly once with the right corrected
+    time, and nothing else; the stored rows in the order sent."""
+    stored = _events(server)
+    assert set(stored) == set(sent)
+    for message_id, when in sent.items():
+        _assert_time(stored[message_id], when)
+    return [stored[message_id] for message_id in sent]
+
+
+def _sync_sender(client: Any, sent: dict[str, datetime]) -> Callable[..., None]:
+    """send(kind, when, **fields): one call of a Segment-style SDK in sync mode (track,
+    identify, page, ...) timestamped `when`, which must succeed; its messageId goes in `sent`."""
+
+    def send(kind: str, when: datetime, **fields: Any) -> None:
+        ok, message = getattr(client, kind)(timestamp=when, **fields)
+        assert ok is True
+        sent[message["messageId"]] = when
+
+    return send
+
+
 @pytest.fixture
 def sdk_errors() -> list[BaseException]:
     """Errors the SDKs' background consumers report through `on_error`."""
@@ -104,79 +126,27 @@ def test_segment_sync_calls_are_stored_with_identity_and_corrected_time(
     # or retried behind the test's back.
     client = SegmentClient(keys.write, host=live_server.url, sync_mode=True, max_retries=0, timeout=10)
     at = _an_hour_ago()
-    sent: dict[str, tuple[str, datetime]] = {}
-
-    def keep(kind: str, result: tuple[bool, dict[str, Any]], when: datetime) -> None:
-        ok, message = result
-        assert ok is True
-        sent[message["messageId"]] = (kind, when)
-
-    keep(
-        "track",
-        client.track(
-            user_id="user-1",
-            event="Report Exported",
-            properties={"format": "csv", "rows": 42},
-            timestamp=at,
-        ),
-        at,
-    )
-    keep(
-        "identify",
-        client.identify(
-            user_id="user-1",
-            anonymous_id="anon-1",
-            traits={"plan": "pro", "seats": 5},
-            timestamp=at + timedelta(milliseconds=1),
-        ),
-        at + timedelta(milliseconds=1),
-    )
-    keep(
+    sent: dict[str, datetime] = {}
+    send = _sync_sender(client, sent)
+    ms = timedelta(milliseconds=1)
+    send("track", at, user_id="user-1", event="Report Exported", properties={"format": "csv", "rows": 42})
+    send("identify", at + ms, user_id="user-1", anonymous_id="anon-1", traits={"plan": "pro", "seats": 5})
+    send(
         "page",
-        client.page(
-            anonymous_id="anon-2",
-            category="Docs",
-            name="Pricing",
-            properties={"path": "/pricing"},
-            timestamp=at + timedelta(milliseconds=2),
-        ),
-        at + timedelta(milliseconds=2),
+        at + 2 * ms,
+        anonymous_id="anon-2",
+        category="Docs",
+        name="Pricing",
+        properties={"path": "/pricing"},
     )
-    keep(
-        "alias",
-        client.alias(previous_id="anon-3", user_id="user-3", timestamp=at + timedelta(milliseconds=3)),
-        at + timedelta(milliseconds=3),
-    )
-    keep(
-        "screen",
-        client.screen(
-            user_id="user-1",
-            name="Settings",
-            properties={"tab": "billing"},
-            timestamp=at + timedelta(milliseconds=4),
-        ),
-        at + timedelta(milliseconds=4),
-    )
-    keep(
-        "group",
-        client.group(
-            user_id="user-1",
-            group_id="acme",
-            traits={"employees": 40},
-            timestamp=at + timedelta(milliseconds=5),
-        ),
-        at + timedelta(milliseconds=5),
-    )
+    send("alias", at + 3 * ms, previous_id="anon-3", user_id="user-3")
+    send("screen", at + 4 * ms, user_id="user-1", name="Settings", properties={"tab": "billing"})
+    send("group", at + 5 * ms, user_id="user-1", group_id="acme", traits={"employees": 40})
 
-    stored = _events(live_server)
-    assert set(stored) == set(sent)
-    by_type = {row["type"]: row for row in stored.values()}
-    assert {kind for kind, _ in sent.values()} == set(by_type)
-    for message_id, (kind, when) in sent.items():
-        row = stored[message_id]
-        assert row["type"] == kind
-        assert row["api"] == "segment"
-        _assert_time(row, when)
+    rows = _stored_once(live_server, sent)
+    assert [row["type"] for row in rows] == ["track", "identify", "page", "alias", "screen", "group"]
+    assert {row["api"] for row in rows} == {"segment"}
+    by_type = {row["type"]: row for row in rows}
 
     track = by_type["track"]
     assert (track["event"], track["user_id"], track["anonymous_id"]) == (
@@ -240,16 +210,12 @@ def test_segment_background_batches_arrive_once_each(
     client.shutdown()
 
     assert sdk_errors == []
-    stored = _events(live_server)
-    assert set(stored) == set(sent)
-    for message_id, when in sent.items():
-        row = stored[message_id]
+    rows = _stored_once(live_server, sent)
+    for row in rows:
         assert (row["type"], row["event"], row["user_id"]) == ("track", "Feature Used", None)
-        index = row["properties"]["index"]
-        assert row["anonymous_id"] == f"anon-{index % 7}"
-        _assert_time(row, when)
+        assert row["anonymous_id"] == f"anon-{row['properties']['index'] % 7}"
     # 250 events at upload_size=100 take at least three requests, each with its own sentAt.
-    assert len({row["sent_at"] for row in stored.values()}) >= 3
+    assert len({row["sent_at"] for row in rows}) >= 3
 
 
 # -- RudderStack ----------------------------------------------------------------------------
@@ -288,73 +254,30 @@ def test_rudderstack_gzip_sync_calls_are_stored(
     client = RudderClient(keys.write, host=live_server.url, sync_mode=True, timeout=10)
     assert client.gzip is True
     at = datetime.now(UTC) - timedelta(minutes=30, microseconds=123)
-    calls: list[tuple[str, datetime, tuple[bool, dict[str, Any]]]] = [
-        (
-            "track",
-            at,
-            client.track(
-                user_id="rs-user",
-                event="Checkout Started",
-                properties={"cart": 3},
-                timestamp=at,
-            ),
-        ),
-        (
-            "identify",
-            at + timedelta(seconds=1),
-            client.identify(
-                user_id="rs-user",
-                anonymous_id="rs-anon",
-                traits={"email": "a@example.com"},
-                timestamp=at + timedelta(seconds=1),
-            ),
-        ),
-        (
-            "page",
-            at + timedelta(seconds=2),
-            client.page(
-                anonymous_id="rs-anon",
-                name="Home",
-                properties={"path": "/"},
-                timestamp=at + timedelta(seconds=2),
-            ),
-        ),
-        (
-            "alias",
-            at + timedelta(seconds=3),
-            client.alias(
-                previous_id="rs-old",
-                user_id="rs-user",
-                timestamp=at + timedelta(seconds=3),
-            ),
-        ),
-    ]
+    sent: dict[str, datetime] = {}
+    send = _sync_sender(client, sent)
+    second = timedelta(seconds=1)
+    send("track", at, user_id="rs-user", event="Checkout Started", properties={"cart": 3})
+    send(
+        "identify", at + second, user_id="rs-user", anonymous_id="rs-anon", traits={"email": "a@example.com"}
+    )
+    send("page", at + 2 * second, anonymous_id="rs-anon", name="Home", properties={"path": "/"})
+    send("alias", at + 3 * second, previous_id="rs-old", user_id="rs-user")
 
-    payloads = _rudder_payloads(rudder_bodies)
-    assert len(payloads) == len(calls)
-    stored = _events(live_server)
-    assert len(stored) == len(calls)
-    for (kind, when, (ok, message)), payload in zip(calls, payloads, strict=True):
-        assert ok is True
-        assert payload["batch"][0]["messageId"] == message["messageId"]
-        row = stored[message["messageId"]]
-        assert row["type"] == kind
-        _assert_time(row, when)
-
-    track = stored[calls[0][2][1]["messageId"]]
+    # One gzip request per call, in order.
+    assert [p["batch"][0]["messageId"] for p in _rudder_payloads(rudder_bodies)] == list(sent)
+    track, identify, page, alias = _stored_once(live_server, sent)
+    assert [row["type"] for row in (track, identify, page, alias)] == ["track", "identify", "page", "alias"]
     assert (track["event"], track["user_id"], track["properties"]) == (
         "Checkout Started",
         "rs-user",
         {"cart": 3},
     )
     # RudderStack puts identify traits under context.traits rather than at the root.
-    identify = stored[calls[1][2][1]["messageId"]]
     assert identify["traits"] == {"email": "a@example.com"}
     assert (identify["user_id"], identify["anonymous_id"]) == ("rs-user", "rs-anon")
-    page = stored[calls[2][2][1]["messageId"]]
     assert (page["event"], page["anonymous_id"]) == ("Home", "rs-anon")
     assert page["properties"] == {"path": "/"}
-    alias = stored[calls[3][2][1]["messageId"]]
     assert (alias["user_id"], alias["previous_id"]) == ("rs-user", "rs-old")
     assert _links(live_server) == {"rs-anon": "rs-user", "rs-old": "rs-user"}
 
@@ -395,14 +318,10 @@ def test_rudderstack_gzip_background_batches_arrive_once_each(
     on_wire = [e["messageId"] for p in _rudder_payloads(rudder_bodies) for e in p["batch"]]
     assert sorted(on_wire) == sorted(sent)
     assert len(rudder_bodies) >= 3
-    stored = _events(live_server)
-    assert set(stored) == set(sent)
-    for message_id, when in sent.items():
-        row = stored[message_id]
+    for row in _stored_once(live_server, sent):
         assert row["event"] == "Search"
         index = int(row["properties"]["q"].removeprefix("term "))
         assert row["user_id"] == f"rs-{index % 5}"
-        _assert_time(row, when)
 
 
 # -- PostHog --------------------------------------------------------------------------------
@@ -444,14 +363,10 @@ def test_posthog_sync_capture_set_and_identify_are_mapped(live_server: LiveServe
     client.shutdown()
     assert identify_id is not None and set_id is not None and page_id is not None
 
-    stored = _events(live_server)
-    assert set(stored) == {capture_id, identify_id, set_id, page_id}
-    for message_id, offset in ((capture_id, 0), (identify_id, 1), (set_id, 2), (page_id, 3)):
-        row = stored[message_id]
-        assert row["api"] == "posthog"
-        _assert_time(row, at + timedelta(seconds=offset))
+    sent = {m: at + timedelta(seconds=i) for i, m in enumerate((capture_id, identify_id, set_id, page_id))}
+    capture, identify, set_row, page = _stored_once(live_server, sent)
+    assert {row["api"] for row in (capture, identify, set_row, page)} == {"posthog"}
 
-    capture = stored[capture_id]
     assert (capture["type"], capture["event"], capture["user_id"]) == (
         "track",
         "Export Clicked",
@@ -462,7 +377,6 @@ def test_posthog_sync_capture_set_and_identify_are_mapped(live_server: LiveServe
     assert capture["properties"]["$lib"] == "posthog-python"
     assert capture["traits"] == {"plan": "team"}
 
-    identify = stored[identify_id]
     assert (identify["type"], identify["user_id"], identify["anonymous_id"]) == (
         "identify",
         "ph-user",
@@ -470,11 +384,9 @@ def test_posthog_sync_capture_set_and_identify_are_mapped(live_server: LiveServe
     )
     assert identify["traits"] == {"email": "ph@example.com"}
 
-    set_row = stored[set_id]
     assert (set_row["event"], set_row["user_id"]) == ("$set", "ph-user")
     assert set_row["traits"] == {"company": "Acme"}
 
-    page = stored[page_id]
     assert (page["type"], page["event"], page["user_id"]) == ("page", "Pricing", "ph-anon")
     assert page["properties"]["path"] == "/pricing"
 
@@ -508,10 +420,6 @@ def test_posthog_gzip_background_batches_arrive_once_each(live_server: LiveServe
     client.shutdown()
 
     assert errors == []
-    stored = _events(live_server)
-    assert set(stored) == set(sent)
-    for event_id, when in sent.items():
-        row = stored[event_id]
+    for row in _stored_once(live_server, sent):
         assert (row["type"], row["event"]) == ("track", "Dashboard Viewed")
         assert row["user_id"] == f"ph-{row['properties']['n'] % 3}"
-        _assert_time(row, when)

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import html
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,15 +23,14 @@ from urllib.parse import quote
 
 import orjson
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
+from app.local_server import serving
 from app.main import create_app
 from app.review import current_week
 from app.settings import Settings
 from app.storage import Storage, json_pointer
 from pipelines.launch import LaunchSpec
-from tests.conftest import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Dialog
@@ -381,22 +378,8 @@ def test_the_sign_in_form_reflects_next_escaped(world: World, name: str) -> None
 @pytest.fixture(scope="module")
 def served(world: World) -> Iterator[str]:
     """The same database served by uvicorn on 127.0.0.1."""
-    config = uvicorn.Config(
-        create_app(world.settings, world.storage), host="127.0.0.1", port=free_port(), log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start within 10 s")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(create_app(world.settings, world.storage)) as url:
+        yield url
 
 
 @pytest.mark.browser

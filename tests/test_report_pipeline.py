@@ -771,34 +771,25 @@ def test_segments_break_rates_down_with_none_for_unknown_values() -> None:
     assert result.segments == Segments(
         trait="plan",
         rows=[
-            SegmentRow(
-                value="free",
-                active=2,
-                exposure_rate=rate(1, 2),
-                adoption_rate=rate(1, 2),
-                notice_to_try_rate=rate(1, 1),
-                repeat_usage_rate=rate(0, 1),
-                conversion_rate=rate(0, 1),
-            ),
-            SegmentRow(
-                value="(none)",
-                active=1,
-                exposure_rate=rate(1, 1),
-                adoption_rate=rate(0, 1),
-                notice_to_try_rate=rate(0, 1),
-                repeat_usage_rate=rate(0, 0),
-                conversion_rate=rate(0, 0),
-            ),
-            SegmentRow(
-                value="premium",
-                active=1,
-                exposure_rate=rate(0, 1),
-                adoption_rate=rate(0, 1),
-                notice_to_try_rate=rate(0, 0),
-                repeat_usage_rate=rate(0, 0),
-                conversion_rate=rate(0, 0),
-            ),
+            segment_row("free", active=2, exposed=1, adopters=1, tried=1, repeated=0, converted=0),
+            segment_row("(none)", active=1, exposed=1, adopters=0, tried=0, repeated=0, converted=0),
+            segment_row("premium", active=1, exposed=0, adopters=0, tried=0, repeated=0, converted=0),
         ],
+    )
+
+
+def segment_row(
+    value: str, *, active: int, exposed: int, adopters: int, tried: int, repeated: int, converted: int
+) -> SegmentRow:
+    """A segment's row from its counts, each rate on its spec denominator."""
+    return SegmentRow(
+        value=value,
+        active=active,
+        exposure_rate=rate(exposed, active),
+        adoption_rate=rate(adopters, active),
+        notice_to_try_rate=rate(tried, exposed),
+        repeat_usage_rate=rate(repeated, adopters),
+        conversion_rate=rate(converted, adopters),
     )
 
 
