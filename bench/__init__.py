@@ -8,6 +8,7 @@ compared with (a raw DuckDB append, a target from an issue); the ratio is value 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -52,3 +53,8 @@ def markdown_table(rows: Sequence[Row]) -> str:
             f"| {_number(row.baseline)} | {ratio} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -12,11 +12,12 @@ import importlib
 import os
 import platform
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import Row, markdown_table
+from bench import Row, cpus, markdown_table
 
 BENCHMARKS = ("ingest",)
 BENCHMARKS += ("report",)  # bench/report.py: launch report at 1M and 10M events
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # Other work on the machine skews every number here; the load average says how much.
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    speed = python_speed()
     rows: list[Row] = []
     for name in names:
         module = importlib.import_module(f"bench.{name}")
@@ -40,7 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = datetime.now(UTC).isoformat(timespec="seconds")
     header = (
         f"# Benchmarks\n\n{started} on {platform.node()} ({platform.machine()}, "
-        f"{_cpus()} CPUs, Python {platform.python_version()}); load average before: {load}\n\n"
+        f"{cpus()} CPUs, Python {platform.python_version()}); load average before: {load}; "
+        f"machine speed: a pure-Python loop takes {speed:.1f} ns per iteration\n\n"
     )
     report = header + markdown_table(rows)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -52,8 +55,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def python_speed() -> float:
+    """Nanoseconds per iteration of a plain Python loop, best of 5.
+
+    The same 2-core machine has run the same code 40% slower on one day than on another, so
+    results from different days are only comparable next to this figure."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return best / 2_000_000 * 1e9
 
 
 if __name__ == "__main__":

@@ -13,6 +13,17 @@ service's database and appended, as one Arrow table, into an identical fresh eve
 the same primary key. A second figure runs the service's own insert statement once per
 100 rows with a commit each, which is what the service would pay without group commit.
 Finally the database must hold exactly the events sent: nothing lost, nothing doubled.
+
+Where the time goes: the two stages every event passes through are also timed alone, in this
+process and without HTTP, on the same bodies. Parsing is the request thread's work (JSON
+decode, the per-event checks and time correction, conversion to Arrow); inserting is the
+writer's group commit (`write_ingest_group`) on groups of 400 rows, the largest group 4 clients
+with one batch of 100 in flight each can form. The insert is timed a second time while another
+Python thread runs (with the GIL switch interval `landed serve` sets), as the event loop does in
+the service: DuckDB's Python binding takes the GIL back several times per statement, and each
+time waits for the other thread to yield it. The CPU
+both stages need at 50,000 events/s, in cores, says how much of this machine the bar leaves for
+HTTP and everything else.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,14 +49,19 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from app.cli import GIL_SWITCH_INTERVAL_SECONDS
+from app.ingest import now_utc, parse_events, parse_time
 from app.local_server import free_port
 from app.queries import query, schema_statements
-from app.storage import Storage
-from bench import Row
+from app.settings import Settings
+from app.storage import IngestRequest, Storage, rows_table, write_ingest_group
+from bench import Row, cpus
 
 NAME = "ingest"
 BATCH_SIZE = 100
 CLIENTS = 4
+# A second run with larger batches shows how far larger commit groups move the rate.
+LARGE_BATCH_SIZE = 500
 TARGET_EVENTS_PER_SECOND = 50_000  # the bar set in the ingestion issue
 ROOT = Path(__file__).resolve().parent.parent
 EVENT_NAMES = (
@@ -167,9 +184,9 @@ async def _send_all(host: str, port: int, key: str, bodies: list[bytes]) -> Clie
     return result
 
 
-def _client_process(port: int, key: str, total: int, results: Connection) -> None:
+def _client_process(port: int, key: str, total: int, batch_size: int, results: Connection) -> None:
     """Runs in its own process, so the client's work does not slow the server's interpreter."""
-    bodies = make_bodies(total)
+    bodies = make_bodies(total, batch_size)
     results.send(asyncio.run(_send_all("127.0.0.1", port, key, bodies)))
     results.close()
 
@@ -207,7 +224,7 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
         raise RuntimeError("landed serve did not stop within 60 s") from None
 
 
-def run_http(db_path: Path, total: int) -> ClientResult:
+def run_http(db_path: Path, total: int, batch_size: int = BATCH_SIZE) -> ClientResult:
     """Serve `db_path`, send `total` events from another process, stop the service."""
     storage = Storage(str(db_path))
     try:
@@ -229,7 +246,7 @@ def run_http(db_path: Path, total: int) -> ClientResult:
         _wait_until_listening(port, server, log)
         context = multiprocessing.get_context("spawn")
         receive, send = context.Pipe(duplex=False)
-        client = context.Process(target=_client_process, args=(port, key, total, send))
+        client = context.Process(target=_client_process, args=(port, key, total, batch_size, send))
         # The server's CPU is read around the whole client run (which includes the client's
         # event generation, during which the server is idle), so it is all ingest work.
         cpu_before = _cpu_seconds(server.pid)
@@ -297,19 +314,156 @@ def run_baselines(db_path: Path, work: Path) -> tuple[float, float]:
     return bulk_rate, small_rate
 
 
+@dataclass
+class StageCosts:
+    """Each stage timed alone: events/s and CPU microseconds per event."""
+
+    parse_rate: float
+    parse_cpu_us: float
+    insert_rate: float
+    insert_cpu_us: float
+    contended_insert_rate: float
+
+
+def _parse_stage(bodies: list[bytes], source: str) -> list[IngestRequest]:
+    """What the request thread does with each body, minus HTTP (see app/routes/ingest.py)."""
+    requests: list[IngestRequest] = []
+    settings = Settings()
+    for body in bodies:
+        received_at = now_utc()
+        payload = orjson.loads(body)
+        parsed = parse_events(
+            payload["batch"],
+            source=source,
+            received_at=received_at,
+            max_event_bytes=settings.max_event_bytes,
+            body_bytes=len(body),
+            batch_sent_at=parse_time(payload.get("sentAt"), "sentAt"),
+        )
+        requests.append((source, parsed, received_at, rows_table(parsed.rows)))
+    return requests
+
+
+def _insert_stage(requests: list[IngestRequest], path: Path) -> tuple[float, float]:
+    """(events/s, CPU us per event over all threads) of the writer's group commit alone."""
+    storage = Storage(str(path))
+    try:
+        conn = storage.connection()  # the writer thread stays idle: nothing is submitted to it
+        known_links: dict[str, datetime] = {}
+        events = sum(len(batch.rows) for _, batch, _, _ in requests)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        inserted = 0
+        for first in range(0, len(requests), CLIENTS):
+            results = write_ingest_group(conn, requests[first : first + CLIENTS], known_links)
+            inserted += sum(result.inserted for result in results)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        stored = storage.count_events()
+    finally:
+        storage.close()
+    if not inserted == stored == events:
+        raise RuntimeError(f"group commit stage: {events} events, {inserted} inserted, {stored} stored")
+    return events / elapsed, cpu / events * 1e6
+
+
+def _busy_python(stop: threading.Event) -> None:
+    while not stop.is_set():
+        for _ in range(1000):
+            pass
+
+
+def measure_stages(total: int, work: Path) -> StageCosts:
+    """Parse, then insert into a fresh database twice: alone, and beside a busy Python thread."""
+    bodies = make_bodies(total)
+    _parse_stage(bodies[:10], "warm-up")  # first use of pyarrow's converters costs ~0.3 s
+    started, cpu_started = time.perf_counter(), time.thread_time()
+    requests = _parse_stage(bodies, "bench")
+    parse_elapsed, parse_cpu = time.perf_counter() - started, time.thread_time() - cpu_started
+    insert_rate, insert_cpu_us = _insert_stage(requests, work / "stage-insert.duckdb")
+    stop = threading.Event()
+    busy = threading.Thread(target=_busy_python, args=(stop,), daemon=True)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)  # as `landed serve` runs
+    busy.start()
+    try:
+        contended_rate, _ = _insert_stage(requests, work / "stage-insert-busy.duckdb")
+    finally:
+        stop.set()
+        busy.join()
+        sys.setswitchinterval(interval)
+    return StageCosts(
+        parse_rate=total / parse_elapsed,
+        parse_cpu_us=parse_cpu / total * 1e6,
+        insert_rate=insert_rate,
+        insert_cpu_us=insert_cpu_us,
+        contended_insert_rate=contended_rate,
+    )
+
+
+def stage_rows(stages: StageCosts) -> list[Row]:
+    cores_needed = TARGET_EVENTS_PER_SECOND * (stages.parse_cpu_us + stages.insert_cpu_us) / 1e6
+    group = CLIENTS * BATCH_SIZE
+    return [
+        Row(
+            NAME,
+            "stage alone: parsing (JSON, per-event checks, Arrow), one thread, no HTTP",
+            stages.parse_rate,
+            "events/s",
+            TARGET_EVENTS_PER_SECOND,
+        ),
+        Row(NAME, "stage alone: parsing CPU per event", stages.parse_cpu_us, "us"),
+        Row(
+            NAME,
+            f"stage alone: the writer's group commit (write_ingest_group), groups of {group} rows, no HTTP",
+            stages.insert_rate,
+            "events/s",
+            TARGET_EVENTS_PER_SECOND,
+        ),
+        Row(
+            NAME,
+            "stage alone: group commit CPU per event (Python and DuckDB threads)",
+            stages.insert_cpu_us,
+            "us",
+        ),
+        Row(
+            NAME,
+            f"stage alone: group commit, groups of {group} rows, beside a busy Python thread",
+            stages.contended_insert_rate,
+            "events/s",
+            stages.insert_rate,
+        ),
+        Row(
+            NAME,
+            "cores parsing + inserting alone need at the bar (no HTTP, no contention)",
+            cores_needed,
+            "cores",
+            float(cpus()),
+        ),
+    ]
+
+
+def _check_stored(db_path: Path, total: int, result: ClientResult) -> int:
+    """The number of events stored; raises unless every event sent is stored exactly once."""
+    stored, distinct = _stored(db_path)
+    if not stored == distinct == result.inserted == total:
+        raise RuntimeError(
+            f"sent {total} events: {result.inserted} acknowledged as inserted, "
+            f"{stored} rows stored, {distinct} distinct message ids"
+        )
+    return stored
+
+
 def run() -> list[Row]:
     total = events_to_send()
     with tempfile.TemporaryDirectory(prefix="landed-bench-") as folder:
         work = Path(folder)
         db_path = work / "ingest.duckdb"
         result = run_http(db_path, total)
-        stored, distinct = _stored(db_path)
-        if not stored == distinct == result.inserted == total:
-            raise RuntimeError(
-                f"sent {total} events: {result.inserted} acknowledged as inserted, "
-                f"{stored} rows stored, {distinct} distinct message ids"
-            )
+        stored = _check_stored(db_path, total, result)
         bulk_rate, small_rate = run_baselines(db_path, work)
+        stages = measure_stages(total, work)
+        large_db = work / "ingest-large-batches.duckdb"
+        large = run_http(large_db, total, LARGE_BATCH_SIZE)
+        _check_stored(large_db, total, large)
     http_rate = total / result.elapsed
     latencies = sorted(result.latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
@@ -329,6 +483,13 @@ def run() -> list[Row]:
             "events/s",
             TARGET_EVENTS_PER_SECOND,
         ),
+        Row(
+            NAME,
+            f"HTTP end to end, {CLIENTS} clients x batches of {LARGE_BATCH_SIZE} (larger commit groups)",
+            total / large.elapsed,
+            "events/s",
+            http_rate,
+        ),
         Row(NAME, "DuckDB bulk append, same rows, one Arrow table", bulk_rate, "events/s"),
         Row(
             NAME, f"DuckDB insert_events, one commit per {BATCH_SIZE} rows", small_rate, "events/s", bulk_rate
@@ -343,7 +504,7 @@ def run() -> list[Row]:
         rows.append(
             Row(NAME, "server CPU per event (all threads)", result.server_cpu_seconds / total * 1e6, "us")
         )
-    return rows
+    return rows + stage_rows(stages)
 
 
 if __name__ == "__main__":

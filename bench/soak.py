@@ -44,7 +44,7 @@ import orjson
 
 from app.local_server import free_port
 from app.storage import Storage
-from bench import Row, markdown_table
+from bench import Row, cpus, markdown_table
 from bench.ingest import ROOT, _stop, _wait_until_listening
 
 NAME = "soak"
@@ -442,7 +442,6 @@ def rows(result: SoakResult) -> list[Row]:
 
 def report_markdown(result: SoakResult) -> str:
     started = datetime.now(UTC).isoformat(timespec="seconds")
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     load = " ".join(f"{value:.2f}" for value in result.load_before)
     flat = "flat" if result.memory_flat else "NOT flat"
     verdict = (
@@ -451,7 +450,7 @@ def report_markdown(result: SoakResult) -> str:
         f"{result.server_errors} 5xx, {result.ingest.unanswered} unanswered ingest requests"
     )
     return (
-        f"# Soak\n\n{started} on {platform.node()} ({platform.machine()}, {cpus} CPUs, Python "
+        f"# Soak\n\n{started} on {platform.node()} ({platform.machine()}, {cpus()} CPUs, Python "
         f"{platform.python_version()}); {result.seconds:g} s; load average before: {load}\n\n"
         + markdown_table(rows(result))
         + f"\nMemory: {flat} (last third {result.rss_growth:+.1%} vs the middle third; "
