@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from dashboards import figures, theme
+from pipelines.rates import rate
 from pipelines.report_models import (
     Channel,
     ConversionComparison,
@@ -35,7 +36,8 @@ from pipelines.report_models import (
     TimelineDay,
     Window,
 )
-from pipelines.stats import newcombe_difference_interval, wilson_interval
+from pipelines.stats import newcombe_difference_interval
+from tests.test_report_pipeline import segment_row
 
 LAUNCHED = datetime(2025, 3, 3, tzinfo=UTC)
 AS_OF = datetime(2025, 3, 21, 9, tzinfo=UTC)
@@ -55,13 +57,6 @@ FUNNEL_PARENTS: dict[str, Any] = {
 }
 DROP_SUMMARY = "85% of users who noticed it never tried it."
 ASSOCIATION_NOTE = "Association, not an effect: adopters may differ from non-adopters in other ways."
-
-
-def rate(k: int, n: int) -> Rate:
-    if n == 0:
-        return Rate(k=0, n=0, value=None, interval=None)
-    low, high = wilson_interval(k, n)
-    return Rate(k=k, n=n, value=k / n, interval=Interval(low=low, high=high))
 
 
 def build_window(*, as_of: datetime = AS_OF) -> Window:
@@ -184,15 +179,16 @@ def build_channels() -> list[Channel]:
     ]
 
 
-def segment_row(value: str, active: int, exposed: int, adopters: int, tried: int) -> SegmentRow:
-    return SegmentRow(
-        value=value,
+def segment(value: str, active: int, exposed: int, adopters: int, tried: int) -> SegmentRow:
+    """A segment whose repeaters and converters are a half and a fifth of its adopters."""
+    return segment_row(
+        value,
         active=active,
-        exposure_rate=rate(exposed, active),
-        adoption_rate=rate(adopters, active),
-        notice_to_try_rate=rate(tried, exposed),
-        repeat_usage_rate=rate(adopters // 2, adopters),
-        conversion_rate=rate(adopters // 5, adopters),
+        exposed=exposed,
+        adopters=adopters,
+        tried=tried,
+        repeated=adopters // 2,
+        converted=adopters // 5,
     )
 
 
@@ -200,9 +196,9 @@ def build_segments() -> Segments:
     return Segments(
         trait="plan",
         rows=[
-            segment_row("free", 1500, 180, 30, 25),
-            segment_row("premium", 450, 75, 16, 14),
-            segment_row("(none)", 50, 5, 2, 1),
+            segment("free", 1500, 180, 30, 25),
+            segment("premium", 450, 75, 16, 14),
+            segment("(none)", 50, 5, 2, 1),
         ],
     )
 

@@ -21,6 +21,7 @@ from dashboards.pages import (
     ReviewSection,
     ScorecardContext,
 )
+from pipelines.rates import rate
 from pipelines.report_models import Channel, LaunchReport, Segments
 from tests.test_figures import (
     AS_OF,
@@ -31,8 +32,7 @@ from tests.test_figures import (
     build_report,
     build_segments,
     build_window,
-    rate,
-    segment_row,
+    segment,
 )
 
 HOSTILE = "<script>alert(1)</script>"
@@ -206,7 +206,7 @@ def test_scorecard_escapes_every_user_string() -> None:
         owner=HOSTILE,
         kpis=[kpi.model_copy(update={"id": HOSTILE}) for kpi in build_kpis()],
         channels=[Channel(channel=HOSTILE, exposed=5, reach=0.1, tried_after=rate(1, 5))],
-        segments=Segments(trait=HOSTILE, rows=[segment_row(HOSTILE, 50, 5, 2, 1)]),
+        segments=Segments(trait=HOSTILE, rows=[segment(HOSTILE, 50, 5, 2, 1)]),
     )
     page = scorecard(
         report=report,
