@@ -37,12 +37,20 @@ def report_markdown(report: LaunchReport) -> str:
         if kpi.set_after_launch:
             target += " (set after launch)"
         verdict = theme.verdict_label(kpi.verdict) + (" (provisional)" if kpi.provisional else "")
+        interval = theme.fmt_metric_interval(kpi.metric, kpi.interval)
+        if kpi.interval_kind == "always_valid":
+            verdict += f", {theme.EARLY_VERDICT}"
+            interval += (
+                f" (always-valid; fixed-horizon {theme.fmt_metric_interval(kpi.metric, kpi.fixed_interval)})"
+            )
         lines.append(
             f"| {markdown_text(kpi.id)} | {kpi.metric} | {theme.fmt_metric(kpi.metric, kpi.value)} | "
-            f"{theme.fmt_metric_interval(kpi.metric, kpi.interval)} | {kpi.n:,} | {target} | {verdict} |"
+            f"{interval} | {kpi.n:,} | {target} | {verdict} |"
         )
     if not report.kpis:
         lines.append("| (no KPIs) | | | | | | |")
+    if any(kpi.interval_kind == "always_valid" for kpi in report.kpis):
+        lines += ["", theme.EARLY_VERDICT_NOTE]
     m = report.metrics
     lines += [
         "",

@@ -52,6 +52,13 @@ METRIC_LABELS: Final[dict[str, str]] = {
     "stickiness": "Stickiness",
 }
 PROVISIONAL: Final = "provisional"
+# Beside a provisional KPI judged on its always-valid interval (spec section 7).
+EARLY_VERDICT: Final = "early verdict: safe to check weekly"
+EARLY_VERDICT_NOTE: Final = (
+    "An early verdict is judged on an always-valid 95% interval, which holds at every weekly look "
+    "at once, so checking each week does not make a false met or missed more likely. It is wider "
+    "than the fixed-horizon interval, which takes over once the evaluation period ends."
+)
 
 
 def verdict_colour(verdict: str) -> str:

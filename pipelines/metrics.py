@@ -34,13 +34,15 @@ from pipelines.windows import baseline_start, full_days
 @dataclass(frozen=True)
 class WindowOutcome:
     """Everything measured over one window; `active` keeps the flagged users of A for the
-    diagnosis, `retention` every week any report part asks about."""
+    diagnosis, `retention` every week any report part asks about, `adoption_days` the values
+    behind median_days_to_adopt (a provisional KPI's always-valid interval needs them)."""
 
     window: Window
     active: pl.DataFrame
     counts: Counts
     metrics: Metrics
     retention: dict[int, Rate]
+    adoption_days: list[float]
     tried_repeated: int
     tried_converted: int
 
@@ -170,6 +172,7 @@ def compute_window_outcome(
         converted=totals["converted"],
     )
     weekly = retention(active, journeys.used_weeks, end=window.end, weeks=weeks)
+    adoption_days = days_to_adopt(active)
     metrics = Metrics(
         exposure_rate=rate(counts.exposed, counts.active),
         adoption_rate=rate(counts.adopters, counts.active),
@@ -177,7 +180,7 @@ def compute_window_outcome(
         repeat_usage_rate=rate(counts.repeated, counts.adopters),
         conversion_rate=rate(counts.converted, counts.adopters),
         baseline_conversion_rate=baseline_conversion(journeys.users, audience=audience, window=window),
-        median_days_to_adopt=median_days(days_to_adopt(active)),
+        median_days_to_adopt=median_days(adoption_days),
         week_n_retention=[RetentionWeek(week=n, rate=weekly[n]) for n in report_weeks],
         stickiness=stickiness(active, journeys.used_days, window=window),
     )
@@ -187,6 +190,7 @@ def compute_window_outcome(
         counts=counts,
         metrics=metrics,
         retention=weekly,
+        adoption_days=adoption_days,
         tried_repeated=totals["tried_repeated"],
         tried_converted=totals["tried_converted"],
     )

@@ -27,6 +27,7 @@ from pipelines.diagnosis import (
 from pipelines.journeys import Span, collect_journeys
 from pipelines.launch import KpiRecord, LaunchSpec, retention_week
 from pipelines.metrics import WindowOutcome, compute_window_outcome
+from pipelines.rates import always_valid_median, always_valid_rate_interval
 from pipelines.report_models import Interval, KpiResult, LaunchReport, Rate, Segments, Window
 from pipelines.verdicts import kpi_verdict, launch_verdict
 from pipelines.windows import baseline_start, evaluation_window, naive_utc, touched_days
@@ -143,10 +144,33 @@ def _measure(outcome: WindowOutcome, metric: str) -> tuple[float | None, Interva
     return rated.value, rated.interval, rated.n
 
 
+# A mean of daily shares is not k successes of n, so no confidence sequence applies: stickiness
+# keeps its fixed-horizon interval while provisional too (spec section 7).
+FIXED_ONLY_METRICS = frozenset({"stickiness"})
+
+
+def _always_valid(outcome: WindowOutcome, metric: str) -> Interval | None:
+    """A rate's or the median's always-valid 95% interval over the outcome's window (section 7)."""
+    week = retention_week(metric)
+    if week is not None:
+        return always_valid_rate_interval(outcome.retention[week])
+    if metric == "median_days_to_adopt":
+        return always_valid_median(outcome.adoption_days)
+    rated: Rate = getattr(outcome.metrics, metric)
+    return always_valid_rate_interval(rated)
+
+
 def judge_kpi(record: KpiRecord, window: Window, outcome: WindowOutcome) -> KpiResult:
-    """The KPI as first set, over its own window; an amended target is shown, never used."""
+    """The KPI as first set, over its own window; an amended target is shown, never used.
+
+    While the window is open the team looks again every week, and a fixed-horizon interval
+    looked at repeatedly calls a false met or missed far more often than 5%; so a provisional
+    KPI is judged on its always-valid interval, and on the fixed one once its window is over.
+    """
     kpi, current = record.first_set, record.current
-    value, interval, n = _measure(outcome, kpi.metric)
+    value, fixed_interval, n = _measure(outcome, kpi.metric)
+    always_valid = window.provisional and kpi.metric not in FIXED_ONLY_METRICS
+    interval = _always_valid(outcome, kpi.metric) if always_valid else fixed_interval
     amended_target = current.target if record.amended and current.target != kpi.target else None
     return KpiResult(
         id=kpi.id,
@@ -161,6 +185,8 @@ def judge_kpi(record: KpiRecord, window: Window, outcome: WindowOutcome) -> KpiR
         window=window,
         value=value,
         interval=interval,
+        fixed_interval=fixed_interval,
+        interval_kind="always_valid" if always_valid else "fixed",
         n=n,
         verdict=kpi_verdict(
             interval, n, comparator=kpi.comparator, target=kpi.target, min_sample=kpi.min_sample

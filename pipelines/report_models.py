@@ -22,6 +22,9 @@ UtcTime = Annotated[
 ]
 
 KpiVerdict = Literal["met", "missed", "inconclusive", "insufficient_data"]
+# always_valid: a provisional KPI judged on an interval that holds at every weekly look at once;
+# fixed: the fixed-horizon interval of section 5 (a closed period, or stickiness).
+IntervalKind = Literal["always_valid", "fixed"]
 LaunchVerdict = Literal["landed", "missed", "inconclusive"]
 FunnelStepName = Literal["active", "exposed", "tried", "repeated", "converted"]
 
@@ -101,7 +104,11 @@ class Metrics(_Result):
 
 
 class KpiResult(_Result):
-    """One KPI judged as first set; the amended target is shown beside it, never used."""
+    """One KPI judged as first set; the amended target is shown beside it, never used.
+
+    While its evaluation period is open (provisional) a KPI is judged on its always-valid
+    interval, safe to check weekly; once the period is over, on the fixed-horizon interval.
+    """
 
     id: str
     metric: str
@@ -114,7 +121,15 @@ class KpiResult(_Result):
     by_day: int | None
     window: Window
     value: float | None
-    interval: Interval | None
+    interval: Interval | None = Field(description="the 95% interval that judged the KPI (interval_kind)")
+    fixed_interval: Interval | None = Field(
+        description="the fixed-horizon 95% interval (Wilson, or order statistics for the median); "
+        "the same as interval unless interval_kind is always_valid"
+    )
+    interval_kind: IntervalKind = Field(
+        description="always_valid: provisional, judged on an interval safe to check weekly; "
+        "fixed: judged on the fixed-horizon interval"
+    )
     n: int
     verdict: KpiVerdict
     provisional: bool

@@ -6,8 +6,11 @@ when readers look at them most. This module provides intervals that stay
 honest there: the Wilson score interval for a conversion rate, Newcombe's
 hybrid score interval for the difference between two rates, and a
 distribution-free interval for a median built from order statistics with an
-exact binomial rule. It depends on the standard library only, so it can run
-inside any pipeline worker without pulling in numpy or scipy.
+exact binomial rule. A provisional report is looked at every week, so it also
+provides always-valid intervals (Robbins' mixture confidence sequence, which
+holds at every look at once) for a rate and for a median. It depends on the
+standard library only, so it can run inside any pipeline worker without
+pulling in numpy or scipy.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import statistics
 from collections.abc import Sequence
 
 __all__ = [
+    "always_valid_interval",
+    "always_valid_median_interval",
     "median",
     "median_interval",
     "median_with_interval",
@@ -41,6 +46,14 @@ _SKIPPED_TAIL_SIGMAS = 10
 # (relative) of 1/40 is re-decided by the exact walk instead of being trusted.
 _FLOAT_RANK_FROM = 5_000
 _FLOAT_MARGIN = 1e-6
+
+# The always-valid intervals are 95% ones, as every other interval on a report.
+ALWAYS_VALID_ALPHA = 0.05
+
+# Whether 1/2 lies inside the always-valid interval of j of n is a sign of a sum of lgamma values
+# as large as lgamma(n + 2); each carries a relative rounding error of a few 1e-16. A sign within
+# this margin (relative to that size) is re-decided with exact integers instead of being trusted.
+_ALWAYS_VALID_MARGIN = 1e-13
 
 
 def _z_score(confidence: float) -> float:
@@ -218,3 +231,116 @@ def median_with_interval(values: Sequence[float]) -> tuple[float | None, tuple[f
     centre = ordered[middle] if n % 2 else (ordered[middle - 1] + ordered[middle]) / 2.0
     j = _median_rank(n)
     return float(centre), (float(ordered[j - 1]), float(ordered[n - j]))
+
+
+def _check_alpha(alpha: float) -> None:
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be strictly between 0 and 1, got {alpha!r}")
+
+
+def _log_beta(k: int, n: int) -> float:
+    """log B(k + 1, n - k + 1): the log of the uniform mixture of p^k (1 - p)^(n - k)."""
+    return math.lgamma(k + 1) + math.lgamma(n - k + 1) - math.lgamma(n + 2)
+
+
+def _low_end(k: int, n: int, alpha: float) -> float:
+    """The low end of the always-valid interval of k of n, 0 < k <= n, by bisection.
+
+    g(p) = log B(k+1, n-k+1) - k log p - (n-k) log(1-p) - log(1/alpha) is convex with its
+    minimum at k/n, where it is negative (the mixture never exceeds its largest integrand), and
+    tends to +inf as p -> 0: the low end is its one root in (0, k/n).
+    """
+    offset = _log_beta(k, n) - math.log(1.0 / alpha)
+    failures = n - k
+
+    def g(p: float) -> float:
+        # (n - k) log(1 - p) is left out when there are no failures: 0 * log(0) would fail at p = 1.
+        return offset - k * math.log(p) - (failures * math.log1p(-p) if failures else 0.0)
+
+    low, high = 0.0, k / n  # g(low) > 0 (as a limit), g(high) < 0
+    while True:
+        middle = (low + high) / 2.0
+        # Halving until the midpoint is one of the ends resolves the root to the last bit; from
+        # a bracket [0, k/n] that is about 60 steps plus log2 of how far below k/n the root is.
+        if middle <= low or middle >= high:
+            # low is just outside the set (g > 0): returning it errs, by one bit, on the wide side.
+            return low
+        value = g(middle)
+        if value == 0.0:
+            return middle
+        if value > 0.0:
+            low = middle
+        else:
+            high = middle
+
+
+def always_valid_interval(k: int, n: int, alpha: float = ALWAYS_VALID_ALPHA) -> tuple[float, float] | None:
+    """The always-valid 1 - alpha interval for the proportion ``k / n``; None when n = 0.
+
+    It is Robbins' mixture confidence sequence with a uniform mixing distribution: the p in
+    [0, 1] with B(k+1, n-k+1) / (p^k (1-p)^(n-k)) < 1/alpha. By Ville's inequality it covers the
+    true rate at every n at once with probability 1 - alpha, so a report may be looked at as
+    often as anyone likes. The ends are found by bisection on the log of that ratio, never by a
+    normal approximation; the low end is 0 when k = 0 and the high end 1 when k = n.
+    """
+    _check_counts(k, n)
+    _check_alpha(alpha)
+    if n == 0:
+        return None
+    low = 0.0 if k == 0 else _low_end(k, n, alpha)
+    # The ratio at p for k of n is the ratio at 1 - p for n - k of n: the high end mirrors a low
+    # end, so one root finder serves both and the interval of n - k is exactly the mirror image.
+    high = 1.0 if k == n else 1.0 - _low_end(n - k, n, alpha)
+    return (low, high)
+
+
+def _half_inside(j: int, n: int) -> bool:
+    """Whether 1/2 lies inside the always-valid 95% interval of j of n (decided exactly).
+
+    At p = 1/2 the ratio is 2^n / ((n + 1) C(n, j)), so 1/2 is inside when
+    20 (n + 1) C(n, j) > 2^n; the two sides are never equal (5 divides one side only).
+    """
+    log_gap = (
+        math.log(1.0 / ALWAYS_VALID_ALPHA)
+        + math.log(n + 1)
+        + math.lgamma(n + 1)
+        - math.lgamma(j + 1)
+        - math.lgamma(n - j + 1)
+        - n * math.log(2.0)
+    )
+    if abs(log_gap) > _ALWAYS_VALID_MARGIN * (math.lgamma(n + 2) + n + 1.0):
+        return log_gap > 0.0
+    # Too close to call in floating point: exact integers are slow at large n (seconds near
+    # n = 10**6) but this is reached about once in thousands of sample sizes.
+    return 20 * (n + 1) * math.comb(n, j) > 1 << n
+
+
+def _always_valid_median_rank(n: int) -> int:
+    """Smallest j >= 1 for which 1/2 lies inside the always-valid interval of j of n.
+
+    C(n, j) grows with j up to n/2, so "inside" holds from some j on; at j = floor(n/2) it always
+    holds (C(n, n/2) >= 2^n / (n + 1)), so a bisection over [1, max(1, n // 2)] finds it.
+    """
+    low, high = 1, max(1, n // 2)
+    while low < high:
+        middle = (low + high) // 2
+        if _half_inside(middle, n):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def always_valid_median_interval(values: Sequence[float]) -> tuple[float, float] | None:
+    """The always-valid 95% interval for the median: ``(x(j), x(n-j+1))`` of the sorted values,
+    j the smallest integer >= 1 for which 1/2 lies inside the always-valid interval of j of n.
+
+    Returns ``None`` for empty input; raises ``ValueError`` on NaN.
+    """
+    n = len(values)
+    if n == 0:
+        return None
+    _check_no_nan(values)
+    ordered = sorted(values)
+    j = _always_valid_median_rank(n)
+    return (float(ordered[j - 1]), float(ordered[n - j]))

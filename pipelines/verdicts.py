@@ -2,7 +2,8 @@
 
 Verdicts depend on the interval, never on the point estimate alone, so a small cohort that
 happens to clear the target is "inconclusive" rather than "met". Kept apart from the metric
-computations so the rules of spec section 5 read in one screen.
+computations so the rules of spec section 5 read in one screen; they apply unchanged to the
+always-valid interval a provisional KPI is judged on (section 7).
 """
 
 from __future__ import annotations

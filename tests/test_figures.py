@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from dashboards import figures, theme
-from pipelines.rates import rate
+from pipelines.rates import always_valid_rate_interval, rate
 from pipelines.report_models import (
     Channel,
     ConversionComparison,
@@ -22,6 +22,7 @@ from pipelines.report_models import (
     Funnel,
     FunnelStep,
     Interval,
+    IntervalKind,
     KpiResult,
     LaunchReport,
     Marker,
@@ -97,9 +98,16 @@ def build_timeline(*, target: float | None = 0.08) -> Timeline:
 
 
 def build_kpis(*, provisional: bool = True) -> list[KpiResult]:
+    """Three KPIs; provisional ones are judged, as section 7 says, on their always-valid interval."""
     window = build_window()
     adoption = rate(48, 2000)
     notice = rate(40, 260)
+    kind: IntervalKind = "always_valid" if provisional else "fixed"
+
+    def judging(fixed: Interval | None, always_valid: Interval | None) -> Interval | None:
+        return always_valid if provisional else fixed
+
+    speed = Interval(low=1.6, high=3.5)
     return [
         KpiResult(
             id="adoption",
@@ -113,7 +121,9 @@ def build_kpis(*, provisional: bool = True) -> list[KpiResult]:
             by_day=None,
             window=window,
             value=adoption.value,
-            interval=adoption.interval,
+            interval=judging(adoption.interval, always_valid_rate_interval(adoption)),
+            fixed_interval=adoption.interval,
+            interval_kind=kind,
             n=2000,
             verdict="missed",
             provisional=provisional,
@@ -130,7 +140,9 @@ def build_kpis(*, provisional: bool = True) -> list[KpiResult]:
             by_day=None,
             window=window,
             value=notice.value,
-            interval=notice.interval,
+            interval=judging(notice.interval, always_valid_rate_interval(notice)),
+            fixed_interval=notice.interval,
+            interval_kind=kind,
             n=260,
             verdict="inconclusive",
             provisional=provisional,
@@ -147,7 +159,9 @@ def build_kpis(*, provisional: bool = True) -> list[KpiResult]:
             by_day=14,
             window=window,
             value=2.4,
-            interval=Interval(low=1.6, high=3.5),
+            interval=judging(speed, Interval(low=1.2, high=4.1)),
+            fixed_interval=speed,
+            interval_kind=kind,
             n=48,
             verdict="inconclusive",
             provisional=provisional,

@@ -14,6 +14,7 @@ import plotly
 from plotly.offline import get_plotlyjs
 
 from dashboards import pages, theme
+from dashboards.markdown import report_markdown
 from dashboards.pages import (
     FIGURE_IDS,
     HistoryEntry,
@@ -147,6 +148,34 @@ def test_kpi_tiles_wrap_in_whole_groups() -> None:
     assert ".tile .stats{display:flex;flex-wrap:wrap;" in css
     assert ".marks{display:inline-flex;flex-wrap:wrap;" in css
     assert "white-space:nowrap}" in css[css.index(".provisional{") :]
+
+
+def test_early_verdicts_say_so_in_plain_words() -> None:
+    """A provisional KPI judged on its always-valid interval says so on its tile and in the
+    Markdown, beside the fixed-horizon interval that takes over when its period ends."""
+    page = scorecard()
+    for kpi in build_kpis():
+        tile = re.search(rf'<article class="tile [^"]*" data-kpi="{kpi.id}">.*?</article>', page)
+        assert tile, kpi.id
+        fixed = theme.fmt_metric_interval(kpi.metric, kpi.fixed_interval)
+        assert theme.fmt_metric_interval(kpi.metric, kpi.interval) != fixed
+        ends = "after day 14" if kpi.by_day == 14 else "once the window closes"
+        assert (
+            f">early verdict: safe to check weekly</span><span>fixed-horizon interval "
+            f'<span class="nowrap">{fixed}</span> judges {ends}</span></p>'
+        ) in tile.group(0)
+    assert page.count("early verdict: safe to check weekly") == 3
+    final = scorecard(report=build_report(kpis=build_kpis(provisional=False), provisional=False))
+    assert "early verdict" not in final and "fixed-horizon" not in final
+
+    markdown = report_markdown(build_report())
+    adoption = next(line for line in markdown.splitlines() if line.startswith("| adoption |"))
+    av, wilson = (theme.fmt_interval(i) for i in (build_kpis()[0].interval, build_kpis()[0].fixed_interval))
+    assert f"| {av} (always-valid; fixed-horizon {wilson}) |" in adoption
+    assert adoption.endswith("| Missed (provisional), early verdict: safe to check weekly |")
+    assert theme.EARLY_VERDICT_NOTE in markdown
+    final_markdown = report_markdown(build_report(kpis=build_kpis(provisional=False)))
+    assert "early verdict" not in final_markdown and "always-valid" not in final_markdown
 
 
 def test_scorecard_embeds_every_figure_with_local_plotly() -> None:

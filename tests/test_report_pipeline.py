@@ -43,7 +43,12 @@ from pipelines.report_models import (
     TimelineDay,
     Window,
 )
-from pipelines.stats import newcombe_difference_interval, wilson_interval, wilson_interval_at
+from pipelines.stats import (
+    always_valid_interval,
+    newcombe_difference_interval,
+    wilson_interval,
+    wilson_interval_at,
+)
 from pipelines.verdicts import kpi_verdict, launch_verdict
 from pipelines.windows import baseline_start, evaluation_window, naive_utc, touched_days
 
@@ -636,6 +641,8 @@ def test_kpis_are_judged_as_first_set_with_amendments_shown() -> None:
         "window": result.window.model_dump(),
         "value": 0.8,
         "interval": adoption.interval.model_dump(),
+        "fixed_interval": adoption.interval.model_dump(),  # the window is over: fixed judges
+        "interval_kind": "fixed",
         "n": 10,
         "verdict": "met",
         "provisional": False,
@@ -650,6 +657,104 @@ def test_an_amendment_that_keeps_the_target_shows_no_amended_target() -> None:
     changed = record(first, kpi("adoption_rate", id="adoption", min_sample=5))
     (judged,) = report([("u1", t(1), "Used")], kpis=[changed]).kpis
     assert (judged.amended, judged.amended_target, judged.min_sample) == (True, None, 1)
+
+
+# -- provisional KPIs: always-valid intervals (section 7) -----------------------------------------
+
+# 40 users active on day 1; 8 of them see the announcement and use the feature on day 2.
+EIGHT_OF_FORTY = [(f"u{i}", t(1), "Seen" if i < 8 else "Viewed") for i in range(40)] + [
+    (f"u{i}", t(2), "Used") for i in range(8)
+]
+
+
+def test_a_provisional_kpi_is_judged_on_its_always_valid_interval() -> None:
+    borderline = record(kpi("exposure_rate", target=0.36, id="reach"))
+    clear_miss = record(kpi("notice_to_try_rate", target=0.5, id="try", min_sample=30))
+    never = record(kpi("conversion_rate", id="premium"))
+    result = report(EIGHT_OF_FORTY, kpis=[borderline, clear_miss, never], as_of=t(7))
+    reach, tried, premium = result.kpis
+    # 8 of 40: Wilson 10.5%-34.8% would already call a miss of 36%; the always-valid interval
+    # 5.6%-43.3% (B(9, 33) / (p^8 (1-p)^32) < 20) still holds 36%: inconclusive.
+    assert (reach.provisional, reach.interval_kind, reach.verdict) == (True, "always_valid", "inconclusive")
+    assert reach.fixed_interval == rate(8, 40).interval
+    assert reach.interval is not None
+    assert (reach.interval.low, reach.interval.high) == pytest.approx((0.0563315, 0.4333835), abs=1e-7)
+    assert (reach.interval.low, reach.interval.high) == always_valid_interval(8, 40)
+    # 8 of 8 exposed tried it: 100% against a target of 50%, but n = 8 is below min_sample 30.
+    assert (tried.n, tried.verdict) == (8, "insufficient_data")
+    # no converted event: 0 of 8, and an always-valid interval [0, high) all the same
+    assert (premium.value, premium.interval_kind, premium.verdict) == (0.0, "always_valid", "missed")
+    assert premium.interval is not None and premium.interval.low == 0.0 < premium.interval.high < 0.5
+    assert result.verdict == "missed"
+
+
+def test_a_clear_miss_is_called_early_and_a_zero_sample_has_no_interval() -> None:
+    adoption = record(kpi("adoption_rate", target=0.5, id="adoption"))
+    retention = record(kpi("week_1_retention", target=0.5, id="week-1"))
+    result = report([(f"u{i}", t(1), "Viewed") for i in range(40)], kpis=[adoption, retention], as_of=t(7))
+    judged, week_one = result.kpis
+    # 0 of 40 against 50%: the always-valid interval is [0, 1 - 820^(-1/40)) = [0, 15.4%)
+    assert judged.interval is not None and judged.interval.low == 0.0
+    assert judged.interval.high == pytest.approx(1 - 820 ** (-1 / 40), abs=1e-12)
+    assert (judged.interval_kind, judged.verdict) == ("always_valid", "missed")
+    # n = 0 (no adopters): no interval of either kind, and nothing to judge
+    assert week_one.model_dump(include={"n", "interval", "fixed_interval", "interval_kind", "verdict"}) == {
+        "n": 0,
+        "interval": None,
+        "fixed_interval": None,
+        "interval_kind": "always_valid",
+        "verdict": "insufficient_data",
+    }
+
+
+def test_the_fixed_interval_judges_once_the_window_is_over() -> None:
+    borderline = record(kpi("exposure_rate", target=0.36, id="reach"))
+    early = report(EIGHT_OF_FORTY, kpis=[borderline], as_of=t(27, 23))
+    final = report(EIGHT_OF_FORTY, kpis=[borderline], as_of=t(28))
+    # One hour before the window closes the always-valid interval still judges ...
+    assert (early.kpis[0].interval_kind, early.kpis[0].verdict) == ("always_valid", "inconclusive")
+    # ... at its end the Wilson interval 10.5%-34.8% does, and 36% lies above it.
+    (judged,) = final.kpis
+    assert (judged.provisional, judged.interval_kind, judged.verdict) == (False, "fixed", "missed")
+    assert judged.interval == judged.fixed_interval == rate(8, 40).interval
+
+
+def test_a_by_day_kpi_switches_to_the_fixed_interval_after_its_day() -> None:
+    by_day = record(kpi("adoption_rate", target=0.36, id="adoption", by_day=7))
+    during = report(EIGHT_OF_FORTY, kpis=[by_day], as_of=t(5))
+    after = report(EIGHT_OF_FORTY, kpis=[by_day], as_of=t(10))
+    # Day 5: 8 adopters of 40 so far, judged on the always-valid 5.6%-43.3%: inconclusive.
+    (judged,) = during.kpis
+    assert (judged.provisional, judged.interval_kind) == (True, "always_valid")
+    assert judged.verdict == "inconclusive"
+    assert judged.fixed_interval == rate(8, 40).interval != judged.interval
+    # Day 10: its 7 days are over though the report's window is still open; Wilson judges.
+    assert after.provisional
+    (judged,) = after.kpis
+    assert (judged.provisional, judged.interval_kind, judged.verdict) == (False, "fixed", "missed")
+    assert judged.interval == judged.fixed_interval == rate(8, 40).interval
+
+
+def test_a_provisional_median_uses_the_always_valid_ranks_and_stickiness_keeps_its_interval() -> None:
+    # 12 adopters taking 0, 1, ..., 11 days from their first event to their first use.
+    events = [(f"a{i}", t(1), "Viewed") for i in range(12)]
+    events += [(f"a{i}", t(1 + i), "Used") for i in range(12)]
+    speed = record(kpi("median_days_to_adopt", "<=", 9.5, id="speed"))
+    sticky = record(kpi("stickiness", target=0.01, id="sticky"))
+    during = report(events, kpis=[speed, sticky], as_of=t(14))
+    after = report(events, kpis=[speed, sticky])
+    # Fixed: j = 3 (P(Bin(12, 1/2) <= 3) = 299/4096 >= 2.5%), [x(3), x(10)] = [2, 9]: met.
+    # Always-valid: j = 2 (1/2 is inside the interval of 2 of 12, not of 1), [x(2), x(11)] = [1, 10].
+    judged = during.kpis[0]
+    assert (judged.value, judged.n) == (5.5, 12)
+    assert judged.interval == Interval(low=1.0, high=10.0)
+    assert judged.fixed_interval == Interval(low=2.0, high=9.0)
+    assert (judged.interval_kind, judged.verdict) == ("always_valid", "inconclusive")
+    assert (after.kpis[0].interval, after.kpis[0].verdict) == (Interval(low=2.0, high=9.0), "met")
+    # Stickiness is a mean of daily shares, not k of n: its own interval judges, open or not.
+    stuck = during.kpis[1]
+    assert stuck.interval_kind == "fixed" and stuck.interval == stuck.fixed_interval is not None
+    assert stuck.interval == during.metrics.stickiness.interval
 
 
 # -- diagnosis (section 6) -------------------------------------------------------------------------
