@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The browser SDKs (tests/test_browser_sdks.py) from npm, exactly as locked; only where npm exists
+# (under CI the tests then fail without them, elsewhere they skip).
+SDKS := tests/browser_sdks
+SDK_STAMP := $(SDKS)/node_modules/.installed
+NPM := $(shell command -v npm 2>/dev/null)
 
-.PHONY: install demo test lint bench soak clean
+.PHONY: install sdks demo test check lint bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +19,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(SDK_STAMP): $(SDKS)/package.json $(SDKS)/package-lock.json
+	npm ci --prefix $(SDKS) --ignore-scripts --no-audit --no-fund
+	touch $(SDK_STAMP)
+
+sdks: $(SDK_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/landed demo
 
-test: $(STAMP)
+test: $(STAMP) $(if $(NPM),$(SDK_STAMP))
 	$(BIN)/python -m pytest -q
+
+# The inner loop: everything but the tests marked slow (soak, durability, demo, fuzzing).
+check: $(STAMP) $(if $(NPM),$(SDK_STAMP))
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check app pipelines dashboards tests bench data/sample
@@ -31,4 +46,4 @@ soak: $(STAMP)
 	$(BIN)/python -m bench.soak
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts $(SDKS)/node_modules

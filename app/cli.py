@@ -1,26 +1,41 @@
-"""The `landed` command line: serve the API, import events, manage keys (and, as later parts
-arrive, launches, reports and the demo). Each command opens the database itself: stop the
-service first, since DuckDB lets one process write a database file."""
+"""The `landed` command line: serve the API and the demo; manage keys and launches, import
+events, print reports and the weekly review, back up and restore.
+
+DuckDB lets one process write a database file, so the commands that read or change data are
+clients: they go through the running service's API when there is one (`LANDED_URL` and
+`LANDED_KEY`, or the service announced beside the database, see `app.discovery`), and open the
+file themselves only when no service runs (`app.client`). Either way they print the same and
+exit with the same codes; only `restore`, which fills a new database, always works offline.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import getpass
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from app.errors import LandedError
+from app.client import Backend, Progress, announced, backend, target
+from app.errors import LandedError, NotFound
 from app.settings import Settings
 from app.storage import SCOPES, Storage
 
 if TYPE_CHECKING:
     from app.demo import DemoLoad
+    from pipelines.launch import LaunchFile
 
-IMPORT_SOURCE = "import"
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+# `launch plan` exit codes, so CI can gate a merge: nothing would change, something would.
+PLAN_NO_CHANGES = 0
+PLAN_CHANGES = 2
+# `launch check` exit code when a matcher matches nothing or a KPI cannot be judged.
+CHECK_WARNINGS = 2
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -48,60 +63,167 @@ def _exit_cleanly_on_sigterm() -> None:
 GIL_SWITCH_INTERVAL_SECONDS = 50e-6
 
 
-def _serve(app: Any, settings: Settings) -> None:
+def _serve(
+    app: Any,
+    settings: Settings,
+    *,
+    on_started: Callable[[], object] | None = None,
+    on_stopping: Callable[[], object] | None = None,
+) -> None:
+    """Serves `app` in the foreground until SIGTERM or Ctrl+C. `on_started` runs once the
+    socket listens, `on_stopping` as soon as shutdown begins (before in-flight requests end)."""
     import uvicorn
+
+    from app.observability import serve_log_config
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and on_started is not None:
+                on_started()
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            if on_stopping is not None:
+                on_stopping()
+            await super().shutdown(sockets=sockets)
 
     _exit_cleanly_on_sigterm()
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SECONDS)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    # The service writes its own access log (request id, route template, duration); uvicorn's
+    # would be a second line per request.
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        log_config=serve_log_config(),
+    )
+    server = Server(config)
+    # As uvicorn.run: Ctrl+C (SIGINT) ends the loop with KeyboardInterrupt once shutdown is done.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:
+        raise SystemExit(3)  # as uvicorn.run: the socket could not be opened
+
+
+def _refuse_second_service(settings: Settings) -> None:
+    running = announced(settings)
+    if running is not None:
+        raise LandedError(
+            f"a Landed service already runs on {settings.db_path}, at {running.url} (process {running.pid})",
+            "stop it first, or use another --db",
+        )
+
+
+def _revoke_local_key(storage: Storage) -> None:
+    """Revokes the local CLI key a service that did not stop cleanly left live."""
+    from app.discovery import LOCAL_KEY_NAME
+
+    with contextlib.suppress(NotFound):
+        storage.revoke_key(LOCAL_KEY_NAME)
+
+
+def _serve_announced(app: Any, storage: Storage, settings: Settings) -> None:
+    """Serves `app` and announces it beside the database with a fresh local admin key, so the
+    CLI on this machine goes through the service; withdraws both when the service stops."""
+    from app import discovery
+
+    _revoke_local_key(storage)
+    _, secret = storage.create_key(discovery.LOCAL_KEY_NAME, "admin")
+    url = discovery.service_url(settings.host, settings.port)
+
+    def announce() -> None:
+        # Serving matters more than being found: without the file the CLI needs LANDED_URL.
+        try:
+            discovery.announce(settings.db_path, url=url, key=secret)
+        except OSError as error:
+            print(
+                f"landed: cannot write {discovery.service_file(settings.db_path)} ({error}); "
+                "the command line on this machine needs LANDED_URL and LANDED_KEY",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    try:
+        _serve(app, settings, on_started=announce, on_stopping=lambda: discovery.withdraw(settings.db_path))
+    finally:
+        discovery.withdraw(settings.db_path)
+        with contextlib.suppress(LandedError):
+            storage.revoke_key(discovery.LOCAL_KEY_NAME)
+
+
+def _print_first_admin_key(secret: str, url: str) -> None:
+    print(
+        f"""
+No admin key existed, so Landed created one. It is shown only this once; keep it as a secret:
+
+  Admin key: {secret}
+
+Create the keys your apps and dashboards use with it, while the service runs:
+
+  curl -u "{secret}:" {url}/api/keys -H 'Content-Type: application/json' -d '{{"name": "web"}}'
+""",
+        flush=True,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from app.admin import first_admin_key
     from app.main import create_app
 
     settings = _settings(args)
-    print(f"Landed on http://{settings.host}:{settings.port}  (database: {settings.db_path})")
-    _serve(create_app(settings), settings)
+    _refuse_second_service(settings)
+    url = f"http://{settings.host}:{settings.port}"
+    with Storage.open(settings) as storage:
+        # Before looking for a live admin key: a stale local CLI key must not count as one.
+        _revoke_local_key(storage)
+        # A new database gets an admin key at once, so nobody needs the command line first.
+        created = first_admin_key(storage)
+        print(f"Landed on {url}  (database: {settings.db_path})", flush=True)
+        if created is not None:
+            _print_first_admin_key(created, url)
+        _serve_announced(create_app(settings, storage), storage, settings)
     return 0
+
+
+@contextlib.contextmanager
+def _backend(args: argparse.Namespace) -> Iterator[Backend]:
+    """The running service the command goes through, or the database file when none runs."""
+    where = target(
+        getattr(args, "url", None), getattr(args, "api_key", None), getattr(args, "db", None) is not None
+    )
+    with backend(where, lambda: _settings(args)) as chosen:
+        yield chosen
+
+
+def _error_text(error: LandedError) -> str:
+    return error.message + (f" ({error.detail})" if error.detail else "")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from app.importer import import_files, progress_total
+    from app.client import import_source
 
-    settings = _settings(args)
     paths = [Path(p) for p in args.files]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise LandedError(f"no such file: {', '.join(missing)}")
-    with Storage.open(settings) as storage:
-        source = IMPORT_SOURCE
-        if args.source:
-            match = [k for k in storage.list_keys() if k.name == args.source and k.scope == "write"]
-            if not match:
-                raise LandedError(f"no write key named {args.source!r}; see `landed keys list`")
-            source = match[0].key_id
-        bars: dict[Path, tqdm[Any]] = {}
 
-        def progress(path: Path, units: int) -> None:
-            if path not in bars:
-                total = progress_total(path) or None
-                bars[path] = tqdm(
-                    total=total,
-                    desc=path.name,
-                    unit="B" if path.suffix != ".parquet" else " rows",
-                    unit_scale=True,
-                    disable=args.quiet,
-                    file=sys.stderr,
-                )
-            bars[path].update(units)
-
-        summary = import_files(
-            storage, paths, source=source, max_event_bytes=settings.max_event_bytes, on_progress=progress
+    def bar(path: Path, total: int | None, unit: str) -> Progress:
+        return tqdm(
+            total=total,
+            desc=path.name,
+            unit=unit,
+            unit_scale=True,
+            disable=args.quiet,
+            file=sys.stderr,
         )
-        for bar in bars.values():
-            bar.close()
+
+    with _backend(args) as data:
+        source = import_source(data.list_keys(), args.source).key_id if args.source else None
+        summary = data.import_files(paths, source=source, progress=bar)
     print(
         f"imported {summary.files} file(s): {summary.events} events, {summary.inserted} inserted, "
         f"{summary.duplicates} duplicates, {summary.rejected} rejected"
@@ -112,117 +234,183 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    with Storage.open(_settings(args)) as storage:
+    with _backend(args) as data:
         if args.keys_command == "create":
-            key, secret = storage.create_key(args.name, args.scope)
+            key, secret = data.create_key(args.name, args.scope, list(args.origin or ()))
             print(f"created {key.scope} key {key.name!r} (id {key.key_id}). It is shown only once:")
             print(secret)
         elif args.keys_command == "list":
-            print(f"{'id':<14}{'name':<20}{'scope':<8}{'created (UTC)':<21}revoked")
-            for key in storage.list_keys():
+            print(f"{'id':<14}{'name':<20}{'scope':<8}{'origins':<32}{'created (UTC)':<21}revoked")
+            for key in data.list_keys():
                 revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
+                # Only write keys send from browsers; "any" is a write key without an origin list.
+                origins = ",".join(key.origins) or ("any" if key.scope == "write" else "-")
                 print(
-                    f"{key.key_id:<14}{key.name:<20}{key.scope:<8}"
+                    f"{key.key_id:<14}{key.name:<20}{key.scope:<8}{origins:<31} "
                     f"{key.created_at.isoformat(timespec='seconds'):<21}{revoked}"
                 )
         else:
-            for key_id in storage.revoke_key(args.key):
+            for key_id in data.revoke_key(args.key):
                 print(f"revoked key {key_id}")
     return 0
 
 
 def _spec_files(targets: list[str]) -> list[Path]:
+    """The spec files named, and those in the folders named and their sub-folders (hidden
+    folders such as .git aside), each folder's in path order."""
     files: list[Path] = []
-    for target in targets:
-        path = Path(target)
+    for name in targets:
+        path = Path(name)
         if path.is_dir():
-            files.extend(sorted(p for p in path.iterdir() if p.suffix in {".yaml", ".yml", ".json"}))
+            files.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.suffix in SPEC_SUFFIXES
+                    and p.is_file()
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                )
+            )
         elif path.is_file():
             files.append(path)
         else:
-            raise LandedError(f"no such file or folder: {target}")
+            raise LandedError(f"no such file or folder: {name}")
     return files
 
 
-def cmd_launch(args: argparse.Namespace) -> int:
-    import getpass
-
+def _read_spec_file(path: Path) -> LaunchFile:
+    """A spec file (YAML; JSON is YAML too) as a `LaunchFile`; LandedError naming the problem."""
     import yaml
 
     from app import launches
-    from app.ingest import now_utc
 
-    with Storage.open(_settings(args)) as storage:
-        if args.launch_command == "apply":
-            failures = 0
-            for path in _spec_files(args.targets):
-                try:
-                    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-                    spec = launches.parse_spec(data)
-                    _, result = launches.put_launch(
-                        storage, spec, by=args.by or getpass.getuser(), now=now_utc()
-                    )
-                    print(f"{path}: {spec.key} {result}")
-                except yaml.YAMLError as error:
-                    failures += 1
-                    print(f"{path}: not valid YAML: {error}", file=sys.stderr)
-                except (UnicodeDecodeError, OSError) as error:
-                    failures += 1
-                    print(f"{path}: cannot read the file as UTF-8 text: {error}", file=sys.stderr)
-                except LandedError as error:
-                    failures += 1
-                    print(
-                        f"{path}: {error.message}" + (f" ({error.detail})" if error.detail else ""),
-                        file=sys.stderr,
-                    )
-            return 1 if failures else 0
-        if args.launch_command == "list":
-            now = now_utc()
-            print(f"{'key':<24}{'launched (UTC)':<22}{'days':<6}{'live':<6}{'kpis':<6}owner")
-            for state in launches.list_launches(storage):
-                spec = state.spec
-                days = (now - state.launched_at).days
-                print(
-                    f"{spec.key:<24}{state.launched_at.isoformat(timespec='minutes'):<22}"
-                    f"{days:<6}{'yes' if state.is_locked(now) else 'no':<6}{len(spec.kpis):<6}{spec.owner}"
-                )
-            return 0
-        if args.launch_command == "show":
-            state = launches.load_launch(storage, args.key)
-            print(
-                yaml.safe_dump(state.spec.model_dump(mode="json"), sort_keys=False, allow_unicode=True),
-                end="",
-            )
-            print("# history")
-            for item in launches.history(state):
-                reason = f" ({item.reason})" if item.reason else ""
-                print(f"# {item.at.isoformat(timespec='seconds')}Z {item.by}: {item.summary}{reason}")
-            return 0
-        if args.launch_command == "amend":
-            change: dict[str, object] = {"id": args.kpi}
-            for field in ("target", "min_sample", "by_day", "metric", "comparator"):
-                value = getattr(args, field)
-                if value is not None:
-                    change[field] = value
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise LandedError(f"not valid YAML: {error}") from None
+    except (UnicodeDecodeError, OSError) as error:
+        raise LandedError(f"cannot read the file as UTF-8 text: {error}") from None
+    return launches.parse_launch_file(data)
+
+
+# Errors that end the whole run, not just one file: the service cannot be reached or used.
+_FATAL_CODES = {"unreachable", "unauthorized", "forbidden"}
+
+
+def _apply_all(args: argparse.Namespace, *, dry_run: bool) -> int:
+    by = args.by or getpass.getuser()
+    failures = 0
+    counts = {"created": 0, "updated": 0, "amended": 0, "unchanged": 0}
+    with _backend(args) as data:
+        for path in _spec_files(args.targets):
             try:
-                request = launches.AmendmentRequest.model_validate(
-                    {"reason": args.reason, "kpis": [change], "author": args.by}
-                )
-            except ValidationError as error:
-                raise LandedError("the amendment is not valid", launches.describe(error)) from None
-            launches.amend_launch(storage, args.key, request, by=args.by or getpass.getuser(), now=now_utc())
-            print(f"amended {args.key}: KPI {args.kpi}")
-            return 0
-    return 2
+                file = _read_spec_file(path)
+                applied = data.apply(file, by=by, dry_run=dry_run)
+            except LandedError as error:
+                if error.code in _FATAL_CODES:
+                    raise
+                failures += 1
+                print(f"{path}: {_error_text(error)}", file=sys.stderr)
+                continue
+            counts[applied.result] = counts.get(applied.result, 0) + 1
+            if not dry_run:
+                print(f"{path}: {file.key} {applied.result}")
+                continue
+            would = "unchanged" if applied.result == "unchanged" else f"would be {applied.result}"
+            print(f"{path}: {file.key} {would}")
+            for line in applied.changes:
+                print(f"    {line}")
+            if applied.result == "amended" and file.amendment is not None:
+                print(f"    reason: {file.amendment.reason}")
+    if dry_run:
+        errors = f", {failures} with errors" if failures else ""
+        print(
+            f"Plan: {counts['created']} to create, {counts['updated']} to update, "
+            f"{counts['amended']} to amend, {counts['unchanged']} unchanged{errors}."
+        )
+        if failures:
+            return 1
+        return PLAN_CHANGES if counts["created"] + counts["updated"] + counts["amended"] else PLAN_NO_CHANGES
+    return 1 if failures else 0
 
 
-def _as_of(value: str | None) -> datetime:
+def cmd_launch_apply(args: argparse.Namespace) -> int:
+    return _apply_all(args, dry_run=False)
+
+
+def cmd_launch_plan(args: argparse.Namespace) -> int:
+    return _apply_all(args, dry_run=True)
+
+
+def cmd_launch_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.launch import LaunchFile
+
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Landed launch spec",
+        **{k: v for k, v in LaunchFile.model_json_schema().items() if k != "title"},
+    }
+    print(json.dumps(schema, indent=2))
+    return 0
+
+
+def cmd_launch_list(args: argparse.Namespace) -> int:
     from app.ingest import now_utc
+
+    with _backend(args) as data:
+        rows = data.launches()
+    now = now_utc()
+    print(f"{'key':<24}{'launched (UTC)':<22}{'days':<6}{'live':<6}{'kpis':<6}owner")
+    for row in rows:
+        days = (now - row.launched_at).days
+        print(
+            f"{row.key:<24}{row.launched_at.isoformat(timespec='minutes'):<22}"
+            f"{days:<6}{'yes' if row.live else 'no':<6}{row.kpis:<6}{row.owner}"
+        )
+    return 0
+
+
+def cmd_launch_show(args: argparse.Namespace) -> int:
+    import yaml
+
+    with _backend(args) as data:
+        spec, history = data.launch(args.key)
+    print(yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False, allow_unicode=True), end="")
+    print("# history")
+    for item in history:
+        reason = f" ({item.reason})" if item.reason else ""
+        print(f"# {item.at.isoformat(timespec='seconds')}Z {item.by}: {item.summary}{reason}")
+    return 0
+
+
+def cmd_launch_amend(args: argparse.Namespace) -> int:
+    from app import launches
+
+    change: dict[str, object] = {"id": args.kpi}
+    for field in ("target", "min_sample", "by_day", "metric", "comparator"):
+        value = getattr(args, field)
+        if value is not None:
+            change[field] = value
+    try:
+        request = launches.AmendmentRequest.model_validate(
+            {"reason": args.reason, "kpis": [change], "author": args.by}
+        )
+    except ValidationError as error:
+        raise LandedError("the amendment is not valid", launches.describe(error)) from None
+    with _backend(args) as data:
+        data.amend(args.key, request, by=args.by or getpass.getuser())
+    print(f"amended {args.key}: KPI {args.kpi}")
+    return 0
+
+
+def _as_of(value: str | None) -> datetime | None:
+    """--as-of as naive UTC; None (the default: now) when not given."""
     from app.launches import naive_utc
-    from app.reports import default_as_of
 
     if value is None:
-        return default_as_of(now_utc())
+        return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -231,21 +419,22 @@ def _as_of(value: str | None) -> datetime:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from app.reports import ReportService
-    from dashboards.markdown import report_markdown
-
-    with Storage.open(_settings(args)) as storage:
-        report = ReportService(storage).report(args.key, as_of=_as_of(args.as_of), segment=args.segment)
-    print(report_markdown(report) if args.format == "md" else report.model_dump_json(indent=2))
+    as_of = _as_of(args.as_of)
+    with _backend(args) as data:
+        if args.format == "md":
+            text = data.report_markdown(args.key, as_of, args.segment)
+        else:
+            text = data.report(args.key, as_of, args.segment).model_dump_json(indent=2)
+    print(text)
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from app.reports import ReportService
     from pipelines.readiness import describe_matcher
 
-    with Storage.open(_settings(args)) as storage:
-        readiness = ReportService(storage).readiness(args.key, as_of=_as_of(args.as_of))
+    as_of = _as_of(args.as_of)
+    with _backend(args) as data:
+        readiness = data.readiness(args.key, as_of)
     print(
         f"{readiness.launch_key}: {'live' if readiness.live else 'not live yet'}; "
         f"as of {readiness.as_of:%Y-%m-%d %H:%M}Z"
@@ -265,49 +454,50 @@ def cmd_check(args: argparse.Namespace) -> int:
         for kpi in readiness.kpis:
             print(f"  {kpi.message}")
     if readiness.warnings:
+        # A matcher that matches nothing, or a KPI that cannot be judged, fails the check, so
+        # CI (or a pre-launch script) stops before a launch goes live unmeasurable.
         print("\nWarnings:")
         for warning in readiness.warnings:
             print(f"  - {warning}")
-    else:
-        print("\nNo warnings.")
+        return CHECK_WARNINGS
+    print("\nNo warnings.")
     return 0
 
 
 def cmd_review(args: argparse.Namespace) -> int:
     from app.ingest import now_utc
-    from app.reports import ReportService
-    from app.review import current_week, review_sections
-    from dashboards.pages import review_markdown, review_page
+    from app.review import current_week
 
     now = now_utc()
     week = args.week or current_week(now)
-    with Storage.open(_settings(args)) as storage:
-        sections = review_sections(storage, ReportService(storage), week=week, now=now)
-    if args.format == "md":
-        text = review_markdown(week, sections, generated_at=now)
-    else:
-        text = review_page(week, sections, generated_at=now, self_contained=True)
+    with _backend(args) as data:
+        text, launches = data.review(week, args.format, now)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
-        print(f"wrote the {week} review ({len(sections)} launches) to {args.out}")
+        print(f"wrote the {week} review ({launches} launches) to {args.out}")
     else:
         print(text)
     return 0
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from app.backup import backup
-
-    with Storage.open(_settings(args)) as storage:
-        counts = backup(storage, Path(args.out))
-    print(f"backed up to {args.out}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
+    with _backend(args) as data:
+        path, counts = data.backup(Path(args.out) if args.out else None)
+    print(f"backed up to {path}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from app.backup import restore
 
-    with Storage.open(_settings(args)) as storage:
+    settings = _settings(args)
+    running = announced(settings)
+    if running is not None:
+        raise LandedError(
+            f"a Landed service runs on {settings.db_path}, at {running.url}",
+            "restore fills a new, empty database: pass another --db, or stop the service",
+        )
+    with Storage.open(settings) as storage:
         counts = restore(storage, Path(args.source))
     print(f"restored from {args.source}: " + ", ".join(f"{t} {n:,}" for t, n in counts.items()))
     return 0
@@ -354,6 +544,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from app.main import create_app
 
     settings = Settings(db_path=args.db or DEMO_DB, **({"port": args.port} if args.port else {}))
+    _refuse_second_service(settings)  # before deleting the database it serves
     db_file = Path(settings.db_path)
     for stale in (db_file, db_file.with_name(db_file.name + ".wal")):
         stale.unlink(missing_ok=True)
@@ -362,16 +553,32 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with Storage.open(settings) as storage:
         demo = load_sample(storage, today=datetime.now(UTC), max_event_bytes=settings.max_event_bytes)
         _print_demo_banner(demo, settings, seconds=time.monotonic() - started)
-        _serve(create_app(settings, storage), settings)
+        _serve_announced(create_app(settings, storage), storage, settings)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="landed", description="Launch analytics: did it land?")
+    parser = argparse.ArgumentParser(
+        prog="landed",
+        description="Launch analytics: did it land?",
+        epilog="Commands that read or change data go through the running service: the one at "
+        "$LANDED_URL (with $LANDED_KEY), else the one serving the database, which announces "
+        "itself beside it; without a service they open the database file.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--db", help="database file (default: $LANDED_DB_PATH or ./landed.duckdb)")
+        return p
+
+    def client(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        with_db(p)
+        p.add_argument(
+            "--url",
+            help="the service to go through, e.g. https://landed.example.com (default: $LANDED_URL "
+            "unless --db is given, else the service running on the database, else the file itself)",
+        )
+        p.add_argument("--key", dest="api_key", help="the key to send to the service (default: $LANDED_KEY)")
         return p
 
     serve = with_db(sub.add_parser("serve", help="run the HTTP service"))
@@ -379,15 +586,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.set_defaults(func=cmd_serve)
 
-    imp = with_db(sub.add_parser("import", help="backfill events from NDJSON (.gz) or Parquet files"))
+    imp = client(sub.add_parser("import", help="backfill events from NDJSON (.gz) or Parquet files"))
     imp.add_argument("files", nargs="+", metavar="FILE")
-    imp.add_argument("--source", help="name of the write key the events came through (for dedupe)")
+    imp.add_argument("--source", help="name or id of the write key the events came through (for dedupe)")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.set_defaults(func=cmd_import)
 
     keys = sub.add_parser("keys", help="create, list and revoke API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    create = with_db(keys_sub.add_parser("create", help="create a key and print it once"))
+    create = client(keys_sub.add_parser("create", help="create a key and print it once"))
     create.add_argument("--name", required=True, help="what the key is for, e.g. web, ios, dashboards")
     create.add_argument(
         "--scope",
@@ -395,22 +602,46 @@ def build_parser() -> argparse.ArgumentParser:
         default="write",
         help="write: send events; read: reports and dashboards; admin: launches and keys",
     )
-    with_db(keys_sub.add_parser("list", help="list keys (never their secrets)"))
-    revoke = with_db(keys_sub.add_parser("revoke", help="revoke a key by id or name"))
+    create.add_argument(
+        "--origin",
+        action="append",
+        metavar="ORIGIN",
+        help="write keys used in browsers: a web origin allowed to send with it, e.g. "
+        "https://app.example.com (repeat for more; without it any origin may send)",
+    )
+    client(keys_sub.add_parser("list", help="list keys (never their secrets)"))
+    revoke = client(keys_sub.add_parser("revoke", help="revoke a key by id or name"))
     revoke.add_argument("key", metavar="KEY_ID_OR_NAME")
     keys.set_defaults(func=cmd_keys)
 
-    launch = sub.add_parser("launch", help="define launches from spec files, list, show and amend them")
+    launch = sub.add_parser("launch", help="define launches from spec files, plan, list, show and amend them")
     launch_sub = launch.add_subparsers(dest="launch_command", required=True, metavar="ACTION")
-    apply = with_db(
-        launch_sub.add_parser("apply", help="create or update launches from YAML/JSON files or folders")
+    apply = client(
+        launch_sub.add_parser(
+            "apply", help="create or update launches from YAML/JSON files or folders (and sub-folders)"
+        )
     )
     apply.add_argument("targets", nargs="+", metavar="FILE_OR_DIR")
     apply.add_argument("--by", help="who records the change (default: your user name)")
-    with_db(launch_sub.add_parser("list", help="list launches"))
-    show = with_db(launch_sub.add_parser("show", help="print a launch's current spec and its history"))
+    apply.set_defaults(func=cmd_launch_apply)
+    plan = client(
+        launch_sub.add_parser(
+            "plan",
+            help="what apply would change, changing nothing; exit 0: nothing would, 2: something would, "
+            "1: an error",
+        )
+    )
+    plan.add_argument("targets", nargs="+", metavar="FILE_OR_DIR")
+    plan.add_argument("--by", help="who would record the change (default: your user name)")
+    plan.set_defaults(func=cmd_launch_plan)
+    launch_sub.add_parser(
+        "schema", help="print the JSON Schema of launch spec files (for editors)"
+    ).set_defaults(func=cmd_launch_schema)
+    client(launch_sub.add_parser("list", help="list launches")).set_defaults(func=cmd_launch_list)
+    show = client(launch_sub.add_parser("show", help="print a launch's current spec and its history"))
     show.add_argument("key")
-    amend = with_db(launch_sub.add_parser("amend", help="change a KPI after launch, with a reason"))
+    show.set_defaults(func=cmd_launch_show)
+    amend = client(launch_sub.add_parser("amend", help="change a KPI after launch, with a reason"))
     amend.add_argument("key")
     amend.add_argument(
         "--kpi", required=True, help="the KPI id (a new id adds a KPI, flagged set after launch)"
@@ -422,22 +653,25 @@ def build_parser() -> argparse.ArgumentParser:
     amend.add_argument("--metric", help="for a new KPI")
     amend.add_argument("--comparator", choices=[">=", "<="], help="for a new KPI")
     amend.add_argument("--by", help="who asks (default: your user name)")
-    check = with_db(
-        launch_sub.add_parser("check", help="readiness: do the matchers match events? can KPIs be judged?")
+    amend.set_defaults(func=cmd_launch_amend)
+    check = client(
+        launch_sub.add_parser(
+            "check",
+            help="readiness: do the matchers match events? can KPIs be judged? (exit 2 on warnings)",
+        )
     )
     check.add_argument("key")
     check.add_argument("--as-of", dest="as_of", help="check as of this ISO time (default now)")
     check.set_defaults(func=cmd_check)
-    launch.set_defaults(func=cmd_launch)
 
-    report = with_db(sub.add_parser("report", help="print a launch report as JSON or Markdown"))
+    report = client(sub.add_parser("report", help="print a launch report as JSON or Markdown"))
     report.add_argument("key")
     report.add_argument("--as-of", dest="as_of", help="report as of this ISO time (default now)")
     report.add_argument("--segment", help="break each rate down by this trait, e.g. plan")
     report.add_argument("--format", choices=["json", "md"], default="json")
     report.set_defaults(func=cmd_report)
 
-    review = with_db(
+    review = client(
         sub.add_parser("review", help="the weekly review as one self-contained HTML file or Markdown")
     )
     review.add_argument("--week", help="ISO week such as 2026-W47 (default: this week)")
@@ -445,10 +679,16 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--format", choices=["html", "md"], default="html")
     review.set_defaults(func=cmd_review)
 
-    backup = with_db(sub.add_parser("backup", help="write every table to Parquet files in a new folder"))
-    backup.add_argument("--out", required=True, help="an empty or new folder")
+    backup = client(sub.add_parser("backup", help="write every table to Parquet files in a new folder"))
+    backup.add_argument(
+        "--out",
+        help="an empty or new folder (default: a new landed-<time> folder in the backup folder, "
+        "$LANDED_BACKUP_DIR or backups/ beside the database)",
+    )
     backup.set_defaults(func=cmd_backup)
-    restore = with_db(sub.add_parser("restore", help="load a backup folder into a new, empty database"))
+    restore = with_db(
+        sub.add_parser("restore", help="load a backup folder into a new, empty database (offline)")
+    )
     restore.add_argument("source", metavar="DIR")
     restore.set_defaults(func=cmd_restore)
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.errors import Unauthorized
 from app.http import key_from_headers
+from app.sessions import SESSION_COOKIE, Sessions
 from app.settings import Settings
 from app.storage import ApiKey, Storage
 
 READ_SCOPES = ("read", "admin")
 ADMIN_SCOPES = ("admin",)
-KEY_COOKIE = "landed_key"
 
 
 def get_settings(request: Request) -> Settings:
@@ -29,9 +31,27 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 
 
+def session_key(request: Request, storage: Storage, scopes: Iterable[str]) -> ApiKey:
+    """The live key behind the request's sign-in session; Unauthorized without a valid one, or
+    when the key was revoked since."""
+    sessions: Sessions = request.app.state.sessions
+    session = sessions.read(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        raise Unauthorized("a key is required", "send it as HTTP Basic username or a Bearer token")
+    key_id, scope = session
+    key = storage.authenticate_id(key_id, scopes)
+    if key.scope != scope:
+        raise Unauthorized("the session does not match its key", "sign in again")
+    return key
+
+
 def read_key(request: Request, storage: StorageDep) -> ApiKey:
-    secret = key_from_headers(request) or request.cookies.get(KEY_COOKIE)
-    return storage.authenticate(secret, READ_SCOPES)
+    """A read or admin key from the headers, else from the dashboard's sign-in session (reads
+    only: a cookie the browser sends by itself never authorises a change)."""
+    secret = key_from_headers(request)
+    if secret or SESSION_COOKIE not in request.cookies:
+        return storage.authenticate(secret, READ_SCOPES)
+    return session_key(request, storage, READ_SCOPES)
 
 
 def admin_key(request: Request, storage: StorageDep) -> ApiKey:

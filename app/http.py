@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import urllib.parse
 import zlib
 from http import HTTPStatus
 from typing import Any
@@ -16,6 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import (
     Conflict,
@@ -54,6 +57,13 @@ class ErrorBody(BaseModel):
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route can answer, all of the ErrorBody shape."""
     return {status: {"model": ErrorBody, "description": HTTPStatus(status).phrase} for status in statuses}
+
+
+def json_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The same for routes whose success is not JSON (Markdown, HTML, Prometheus text): FastAPI
+    would document a `model` under the route's own media type, but errors are always JSON."""
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    return {status: {"description": HTTPStatus(status).phrase, "content": content} for status in statuses}
 
 
 def error_body(code: str, message: str, detail: str = "") -> dict[str, str]:
@@ -113,6 +123,50 @@ def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
     app.add_exception_handler(duckdb.Error, storage_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+class IngestCors:
+    """CORS for the ingestion paths alone, through Starlette's own middleware: browsers on any
+    origin may send events (a key's origin list is checked by the route, with a 403 the page
+    can read), errors and 429/503 included, with `Retry-After` readable by the SDK. Read and
+    admin routes stay same-origin.
+
+    Segment's paths answer `*` and allow no credentials. PostHog's paths echo the page's origin
+    and allow credentials, as PostHog's own service does, because posthog-js before 1.2xx sends
+    every request as an XHR with `withCredentials`, for which a browser refuses a `*` reply.
+    This grants a page nothing: no ingestion route reads a cookie (keys come from the header or
+    the body only), so a credentialed request can do exactly what an uncredentialed one can."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        wildcard_prefixes: tuple[str, ...],
+        credentialed_prefixes: tuple[str, ...],
+        max_age: int,
+    ) -> None:
+        self.app = app
+        common: dict[str, Any] = {
+            "allow_methods": ["GET", "POST"],
+            "allow_headers": ["*"],
+            "expose_headers": ["Retry-After"],
+            "max_age": max_age,
+        }
+        self.routes = [
+            (wildcard_prefixes, CORSMiddleware(app, allow_origins=["*"], **common)),
+            (
+                credentialed_prefixes,
+                CORSMiddleware(app, allow_origin_regex=".*", allow_credentials=True, **common),
+            ),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for prefixes, cors in self.routes:
+                if scope["path"].startswith(prefixes):
+                    await cors(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 async def read_body(request: Request, *, max_body_bytes: int, max_decompressed_bytes: int) -> bytes:
@@ -177,6 +231,60 @@ def _inflate(body: bytes, wbits: int, limit: int, name: str) -> bytes:
     if not inflater.eof:
         raise InvalidInput(f"the {name} body is truncated", "", code="invalid_encoding")
     return b"".join(parts)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+_COMPRESSIONS = {"", "gzip", "gzip-js", "base64"}
+
+
+def decoded_payload(body: bytes, *, compression: str | None, max_decompressed_bytes: int) -> bytes:
+    """The JSON text inside a body, however a browser SDK packed it. Decided by content, since
+    the headers often say nothing (posthog-js posts raw gzip as text/plain, with no
+    Content-Encoding): a form body `data=<base64>` (older posthog-js), base64 asked for with
+    `?compression=base64`, and gzip recognised by its magic bytes; every step stays under
+    the decompressed-size cap."""
+    mode = (compression or "").strip().lower()
+    if mode not in _COMPRESSIONS:
+        raise UnsupportedEncoding(
+            f"compression {mode[:40]!r} is not supported",
+            "field: compression; send gzip, gzip-js or base64 (or no compression)",
+        )
+    stripped = body.lstrip()
+    if stripped.startswith(b"data="):
+        body = _form_data(stripped)
+        mode = "base64"
+    if mode == "base64" and not body.lstrip().startswith((b"{", b"[")):
+        body = _base64(body)
+    if body.startswith(GZIP_MAGIC):
+        body = _inflate(body, 16 + zlib.MAX_WBITS, max_decompressed_bytes, "gzip")
+    return body
+
+
+def _form_data(body: bytes) -> bytes:
+    try:
+        fields = urllib.parse.parse_qs(body.decode("ascii"), strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput(
+            "the form body is not valid", "field: data; send data=<base64 JSON>", code="invalid_encoding"
+        ) from None
+    values = fields.get("data")
+    if not values:
+        raise InvalidInput("the form body has no data field", "field: data", code="invalid_encoding")
+    # A '+' of the base64 text arrives as a space when the client did not percent-encode it.
+    return values[0].replace(" ", "+").encode("ascii")
+
+
+def _base64(text: bytes) -> bytes:
+    compact = b"".join(text.split())
+    padded = compact + b"=" * (-len(compact) % 4)
+    try:
+        if b"-" in compact or b"_" in compact:
+            return base64.urlsafe_b64decode(padded)
+        return base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(
+            "the body is not valid base64", "field: data (compression=base64)", code="invalid_encoding"
+        ) from None
 
 
 def parse_json(body: bytes) -> Any:

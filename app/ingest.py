@@ -9,6 +9,7 @@ both, clamped to `received_at` (and flagged) when that lands more than 23 hours 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,6 +64,8 @@ class ParsedBatch:
 
     rows: list[EventRow] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
+    # Problems that did not cost the event (an unreadable sentAt), for the reply and the log.
+    warnings: list[str] = field(default_factory=list)
 
 
 class EventError(ValueError):
@@ -82,7 +85,7 @@ def parse_time(value: Any, field_name: str) -> datetime | None:
         parsed = value
     elif isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value)
+            parsed = datetime.fromisoformat(_calendar_date(value))
         except ValueError:
             raise EventError(
                 "invalid_timestamp", f"{field_name} {value[:64]!r} is not an ISO 8601 time"
@@ -95,6 +98,30 @@ def parse_time(value: Any, field_name: str) -> datetime | None:
         except OverflowError:
             raise EventError("invalid_timestamp", f"{field_name} is outside the supported range") from None
     return parsed
+
+
+# ISO 8601 ordinal dates (2021-302, 2021302T10:00Z), which datetime.fromisoformat does not read.
+_ORDINAL_DATE = re.compile(r"(\d{4})-?(\d{3})(?=$|T)")
+
+
+def _calendar_date(text: str) -> str:
+    """`text` with an ordinal date part rewritten as a calendar date, else unchanged."""
+    match = _ORDINAL_DATE.match(text)
+    if match is None:
+        return text
+    day = datetime.strptime(f"{match[1]}-{match[2]}", "%Y-%j").date()
+    return day.isoformat() + text[match.end() :]
+
+
+def lenient_time(value: Any, field_name: str, warnings: list[str] | None) -> datetime | None:
+    """A `sentAt` that cannot be read must not cost the event (as PostHog, RudderStack and
+    Snowplow treat it): it is ignored, with a warning, and the event keeps its own timestamp."""
+    try:
+        return parse_time(value, field_name)
+    except (EventError, OverflowError) as error:
+        if warnings is not None:
+            warnings.append(f"{error}; it was ignored and the event's own timestamp kept")
+        return None
 
 
 def corrected_time(
@@ -187,8 +214,10 @@ def segment_row(
     batch_sent_at: datetime | None = None,
     default_type: str | None = None,
     api: str = "segment",
+    warnings: list[str] | None = None,
 ) -> EventRow:
-    """One Segment-spec event as an events-table row, or EventError saying why not."""
+    """One Segment-spec event as an events-table row, or EventError saying why not. Problems
+    that do not cost the event are appended to `warnings`."""
     if not isinstance(event, dict):
         raise EventError("invalid_event", "each event must be a JSON object")
     event_type = event.get("type") or default_type
@@ -219,7 +248,7 @@ def segment_row(
     if traits is None and isinstance(raw_context, dict):
         traits = _object_json(raw_context.get("traits"), "context.traits")
     timestamp = parse_time(event.get("timestamp") or event.get("originalTimestamp"), "timestamp")
-    sent_at = parse_time(event.get("sentAt"), "sentAt") or batch_sent_at
+    sent_at = lenient_time(event.get("sentAt"), "sentAt", warnings) or batch_sent_at
     stated_received = parse_time(event.get("receivedAt"), "receivedAt") if api == "import" else None
     received = stated_received or received_at
     occurred, clamped = corrected_time(timestamp, sent_at, received)
@@ -265,14 +294,20 @@ def posthog_as_segment(event: Any, batch_sent_at: Any = None) -> dict[str, Any]:
     nested_set = properties.pop("$set", None)
     traits = event.get("$set") or nested_set
     event_type = _POSTHOG_TYPES.get(name, "track")
+    # posthog-js marks events sent before identify() with $is_identified false: their
+    # distinct_id is the browser's anonymous id, linked to the user by the later $identify.
+    anonymous = properties.get("$is_identified") is False and event_type != "identify"
     converted: dict[str, Any] = {
         "type": event_type,
-        "userId": distinct_id,
+        "anonymousId" if anonymous else "userId": distinct_id,
         "messageId": event.get("uuid"),
         "timestamp": event.get("timestamp"),
         "sentAt": event.get("sent_at") or batch_sent_at,
         "properties": properties,
     }
+    context = _posthog_context(properties)
+    if context:
+        converted["context"] = context
     if traits is not None:
         converted["traits"] = traits
     if event_type == "track":
@@ -285,12 +320,45 @@ def posthog_as_segment(event: Any, batch_sent_at: Any = None) -> dict[str, Any]:
         converted["previousId"] = distinct_id
         converted["userId"] = properties.get("alias")
     elif event_type == "page":
-        converted["name"] = properties.get("$title")
+        converted["name"] = properties.get("$title") or properties.get("title")
         if "path" not in properties and isinstance(properties.get("$pathname"), str):
             properties["path"] = properties["$pathname"]
     else:
         converted["name"] = properties.get("$screen_name")
     return converted
+
+
+# Where the channel report and the pages look for what posthog-js records of the page.
+_UTM_CAMPAIGN = {
+    "utm_source": "source",
+    "utm_medium": "medium",
+    "utm_campaign": "name",
+    "utm_term": "term",
+    "utm_content": "content",
+}
+_PAGE_CONTEXT = {"$current_url": "url", "$pathname": "path", "$referrer": "referrer", "$title": "title"}
+
+
+def _posthog_context(properties: dict[str, Any]) -> dict[str, Any]:
+    """Segment's context from posthog-js properties: `utm_*` as `campaign` (where the channel
+    report looks), the page's URL, path, referrer and title as `page`, and the user agent."""
+    context: dict[str, Any] = {}
+    campaign = {
+        field: properties[utm] for utm, field in _UTM_CAMPAIGN.items() if isinstance(properties.get(utm), str)
+    }
+    if campaign:
+        context["campaign"] = campaign
+    page = {
+        field: properties[key] for key, field in _PAGE_CONTEXT.items() if isinstance(properties.get(key), str)
+    }
+    if "title" not in page and isinstance(properties.get("title"), str):
+        page["title"] = properties["title"]
+    if page:
+        context["page"] = page
+    user_agent = properties.get("$raw_user_agent")
+    if isinstance(user_agent, str):
+        context["userAgent"] = user_agent
+    return context
 
 
 def posthog_received_at(event: dict[str, Any], received_at: datetime) -> datetime:
@@ -322,8 +390,10 @@ def parse_events(
             if api == "posthog":
                 event = posthog_as_segment(raw)
                 at = posthog_received_at(raw, received_at)
-                sent = parse_time(event.pop("sentAt", None), "sent_at") or batch_sent_at
-                row = segment_row(event, source=source, received_at=at, batch_sent_at=sent)
+                sent = lenient_time(event.pop("sentAt", None), "sent_at", parsed.warnings) or batch_sent_at
+                row = segment_row(
+                    event, source=source, received_at=at, batch_sent_at=sent, warnings=parsed.warnings
+                )
                 row = (*row[:-1], "posthog")
             else:
                 row = segment_row(
@@ -333,6 +403,7 @@ def parse_events(
                     batch_sent_at=batch_sent_at,
                     default_type=default_type,
                     api=api,
+                    warnings=parsed.warnings,
                 )
             parsed.rows.append(row)
         except OverflowError:

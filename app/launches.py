@@ -17,7 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app.errors import Conflict, InvalidInput, NotFound
 from app.storage import StaleLaunch, Storage
-from pipelines.launch import LOCKED_FIELDS, Kpi, KpiRecord, LaunchSpec, is_rate_metric
+from pipelines.launch import (
+    LOCKED_FIELDS,
+    AmendmentNote,
+    Kpi,
+    KpiRecord,
+    LaunchFile,
+    LaunchSpec,
+    is_rate_metric,
+)
 
 AMENDABLE_FIELDS = ("target", "min_sample", "by_day")
 
@@ -140,6 +148,15 @@ def parse_spec(data: Any) -> LaunchSpec:
         raise InvalidInput("the launch spec is not valid", describe(error)) from None
 
 
+def parse_launch_file(data: Any) -> LaunchFile:
+    """A launch spec file (the spec and, after launch, an optional amendment with its reason)
+    from parsed YAML/JSON, with every problem named by field."""
+    try:
+        return LaunchFile.model_validate(data)
+    except ValidationError as error:
+        raise InvalidInput("the launch spec is not valid", describe(error)) from None
+
+
 def describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors():
@@ -173,12 +190,24 @@ def list_launches(storage: Storage) -> list[LaunchState]:
     return [load_launch(storage, key) for key in storage.launch_keys()]
 
 
+Result = Literal["created", "updated", "amended", "unchanged"]
+
+
 def put_launch(
-    storage: Storage, spec: LaunchSpec, *, by: str, now: datetime, key: str | None = None
-) -> tuple[LaunchState, str]:
-    """Creates or replaces a launch; returns the state and what happened: created, updated or
-    unchanged. After launch only descriptive fields (name, owner, description, channel
-    property, announcements) may change."""
+    storage: Storage,
+    spec: LaunchSpec,
+    *,
+    by: str,
+    now: datetime,
+    key: str | None = None,
+    amendment: AmendmentNote | None = None,
+    dry_run: bool = False,
+) -> tuple[LaunchState, Result]:
+    """Creates or replaces a launch; returns the state and what happened: created, updated,
+    amended or unchanged. After launch only descriptive fields (name, owner, description,
+    channel property, announcements) may change, and KPI targets, min_sample and by_day (or a
+    new KPI) only with an `amendment` giving the reason, which records them as amendments.
+    With `dry_run` nothing is written: the state returned is the one the change would make."""
     if key is not None and key != spec.key:
         raise InvalidInput(f"the spec's key {spec.key!r} differs from the URL's {key!r}", "field: key")
     try:
@@ -186,28 +215,144 @@ def put_launch(
     except NotFound:
         state = None
     if state is None:
-        _write(storage, spec.key, 0, spec=spec, by=by, now=now)
-        return load_launch(storage, spec.key), "created"
+        return _commit(storage, None, "created", by=by, now=now, spec=spec, dry_run=dry_run)
     latest = state.latest.spec
     if spec == latest:
         return state, "unchanged"
-    if state.is_locked(now) and spec.locked_part() != latest.locked_part():
-        if spec.locked_part() == state.spec.locked_part():
-            # The file already carries the amended KPIs: only descriptive fields may differ.
-            spec = spec.model_copy(update={f: getattr(latest, f) for f in LOCKED_FIELDS})
-            if spec == latest:
-                return state, "unchanged"
-        else:
-            changed = [f for f in LOCKED_FIELDS if getattr(spec, f) != getattr(latest, f)]
+    if not state.is_locked(now) or spec.locked_part() == latest.locked_part():
+        return _commit(storage, state, "updated", by=by, now=now, spec=spec, dry_run=dry_run)
+    # Live: the locked fields stay as recorded; only the descriptive ones may take the file's.
+    descriptive = spec.model_copy(update={f: getattr(latest, f) for f in LOCKED_FIELDS})
+    new_version = None if descriptive == latest else descriptive
+    if spec.locked_part() == state.spec.locked_part():
+        # The file already carries the amended KPIs: only descriptive fields may differ.
+        if new_version is None:
+            return state, "unchanged"
+        return _commit(storage, state, "updated", by=by, now=now, spec=new_version, dry_run=dry_run)
+    changed = [f for f in LOCKED_FIELDS if getattr(spec, f) != getattr(latest, f)]
+    if changed != ["kpis"] or amendment is None:
+        raise Conflict(
+            f"launch {spec.key!r} went live at {_iso(latest.launched_at)}; "
+            f"{', '.join(changed)} can no longer change",
+            (
+                f"to change a KPI target after launch, give the reason in the spec file "
+                f"(amendment: {{reason: ...}}) and apply it again, or POST "
+                f"/api/launches/{spec.key}/amendments with a reason (or `landed launch amend {spec.key}`)"
+            )
+            if changed == ["kpis"]
+            else f"only KPIs can be amended after launch: POST /api/launches/{spec.key}/amendments "
+            f"with a reason (or `landed launch amend {spec.key}`); for other changes define a new launch",
+            code="launch_locked",
+        )
+    rows = _file_amendments(state, spec, amendment)
+    stamped = [
+        {**r, "amended_at": now, "amended_by": amendment.author or by, "reason": amendment.reason}
+        for r in rows
+    ]
+    return _commit(
+        storage, state, "amended", by=by, now=now, spec=new_version, amendments=stamped, dry_run=dry_run
+    )
+
+
+def apply_file(
+    storage: Storage,
+    file: LaunchFile,
+    *,
+    by: str,
+    now: datetime,
+    key: str | None = None,
+    dry_run: bool = False,
+) -> tuple[LaunchState, Result, list[str]]:
+    """`put_launch` of a spec file (its amendment included), with what it changed (or, in a dry
+    run, would change) as `describe_changes` lines: what `landed launch apply` and `plan` and
+    `PUT /api/launches/{key}` do."""
+    spec = file.spec()
+    try:
+        before: LaunchState | None = load_launch(storage, spec.key)
+    except NotFound:
+        before = None
+    state, result = put_launch(
+        storage, spec, by=by, now=now, key=key, amendment=file.amendment, dry_run=dry_run
+    )
+    return state, result, describe_changes(before, spec) if result != "unchanged" else []
+
+
+def _commit(
+    storage: Storage,
+    state: LaunchState | None,
+    result: Result,
+    *,
+    by: str,
+    now: datetime,
+    spec: LaunchSpec | None,
+    amendments: list[dict[str, Any]] | None = None,
+    dry_run: bool,
+) -> tuple[LaunchState, Result]:
+    """Writes a new version and/or amendments, or, in a dry run, only builds the state they
+    would make."""
+    key = spec.key if spec is not None else state.latest.spec.key if state is not None else ""
+    version = state.latest.version if state is not None else 0
+    if not dry_run:
+        _write(storage, key, version, spec=spec, by=by, now=now, amendments=amendments)
+        return load_launch(storage, key), result
+    versions = list(state.versions) if state is not None else []
+    if spec is not None:
+        versions.append(Version(version + 1, spec, now, by))
+    added = [
+        Amendment(
+            r["amendment_id"],
+            r["kpi_id"],
+            r["field"],
+            _json(r["old_value"]),
+            _json(r["new_value"]),
+            r["amended_at"],
+            r["amended_by"],
+            r["reason"],
+        )
+        for r in amendments or []
+    ]
+    return LaunchState(versions, [*(state.amendments if state is not None else []), *added]), result
+
+
+def _file_amendments(state: LaunchState, spec: LaunchSpec, amendment: AmendmentNote) -> list[dict[str, Any]]:
+    """The amendment rows that take the live launch's current KPIs to the file's: changed
+    targets, min_sample and by_day, and new KPIs. Removing a KPI, or changing its metric or
+    comparator, is refused: the target first set stays on record."""
+    current = {k.id: k for k in state.spec.kpis}
+    wanted = {k.id: k for k in spec.kpis}
+    key = spec.key
+    removed = [kpi_id for kpi_id in current if kpi_id not in wanted]
+    if removed:
+        raise Conflict(
+            f"launch {key!r} is live: KPI {', '.join(removed)} cannot be removed",
+            "its target is on record; keep it in the file (amend its target if it no longer fits)",
+            code="launch_locked",
+        )
+    reused = next((a for a in state.amendments if a.reason == amendment.reason), None)
+    if reused is not None:
+        raise Conflict(
+            f"launch {key!r}: the amendment reason was already given for the amendment of "
+            f"{_iso(reused.amended_at)}",
+            "say in amendment.reason why this change is made: each change after launch keeps its own reason",
+            code="launch_locked",
+        )
+    next_id = max((a.amendment_id for a in state.amendments), default=0) + 1
+    rows: list[dict[str, Any]] = []
+    for kpi_id, new in wanted.items():
+        old = current.get(kpi_id)
+        if old is None:
+            rows.append(_row(next_id, kpi_id, "kpi", None, new.model_dump(mode="json")))
+            continue
+        if (new.metric, new.comparator) != (old.metric, old.comparator):
             raise Conflict(
-                f"launch {spec.key!r} went live at {_iso(latest.launched_at)}; "
-                f"{', '.join(changed)} can no longer change",
-                f"to change a KPI target, POST /api/launches/{spec.key}/amendments with a reason "
-                f"(or `landed launch amend {spec.key}`)",
+                f"launch {key!r} is live: KPI {kpi_id!r}: metric and comparator cannot be amended",
+                "define a new KPI with its own id instead",
                 code="launch_locked",
             )
-    _write(storage, spec.key, state.latest.version, spec=spec, by=by, now=now)
-    return load_launch(storage, spec.key), "updated"
+        for field in AMENDABLE_FIELDS:
+            if getattr(new, field) != getattr(old, field):
+                rows.append(_row(next_id, kpi_id, field, getattr(old, field), getattr(new, field)))
+    return rows
 
 
 def delete_launch(storage: Storage, key: str, *, now: datetime) -> None:
@@ -380,3 +525,64 @@ def history(state: LaunchState) -> list[HistoryItem]:
             )
         )
     return sorted(items, key=lambda i: i.at)
+
+
+MAX_CHANGES_SHOWN = 12
+
+
+def describe_changes(before: LaunchState | None, spec: LaunchSpec) -> list[str]:
+    """What applying `spec` changes, one short line per field or KPI, for `landed launch plan`:
+    `~ field: old -> new`, `+ kpi id: ...` for a new KPI, `- ...` for one removed. Compared
+    with the latest version when the file keeps its KPIs, else with the KPIs as amended."""
+    if before is None:
+        return []
+    latest = before.latest.spec
+    base = latest if spec.locked_part()["kpis"] == latest.locked_part()["kpis"] else before.spec
+    old, new = _flat(base), _flat(spec)
+    lines: list[str] = []
+    for path in [*old, *(p for p in new if p not in old)]:
+        if path not in new:
+            lines.append(f"- {path}: {_short(old[path])}")
+        elif path not in old:
+            lines.append(f"+ {path}: {_short(new[path])}")
+        elif old[path] != new[path]:
+            lines.append(f"~ {path}: {_short(old[path])} -> {_short(new[path])}")
+    if len(lines) > MAX_CHANGES_SHOWN:
+        hidden = len(lines) - MAX_CHANGES_SHOWN + 1
+        lines = [*lines[: MAX_CHANGES_SHOWN - 1], f"... and {hidden} more changes"]
+    return lines
+
+
+class _Shown(str):
+    """A value already written for people (a KPI), shown without JSON quotes."""
+
+
+def _flat(spec: LaunchSpec) -> dict[str, Any]:
+    """The spec as dotted paths to values; KPIs by id (one entry each, so a KPI added or
+    removed is one line), lists of matchers and announcements by position."""
+    data = spec.model_dump(mode="json")
+    flat: dict[str, Any] = {}
+
+    def walk(value: Any, path: str) -> None:
+        if isinstance(value, dict) and value:
+            for name, item in value.items():
+                walk(item, f"{path}.{name}" if path else name)
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for index, item in enumerate(value):
+                walk(item, f"{path}.{index}")
+        else:
+            flat[path] = value
+
+    kpis = data.pop("kpis")
+    walk(data, "")
+    for kpi in kpis:
+        text = f"{kpi['metric']} {kpi['comparator']} {kpi['target']:g}"
+        if kpi.get("by_day") is not None:
+            text += f" by day {kpi['by_day']}"
+        flat[f"kpi {kpi['id']}"] = _Shown(f"{text}, min_sample {kpi['min_sample']}")
+    return flat
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = str(value) if isinstance(value, _Shown) else orjson.dumps(value).decode()
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from app.http import install_error_handlers
+from app.http import IngestCors, install_error_handlers
+from app.observability import Metrics, RequestObserver
 from app.ratelimit import RateLimiter
 from app.reports import ReportService
-from app.routes import ingest, launches, pages, reports
+from app.routes import admin, exports, ingest, launches, ops, pages, reports
+from app.sessions import Sessions
 from app.settings import Settings
 from app.storage import Storage
 from dashboards.figures import prepare_rendering
@@ -33,12 +35,15 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = storage is None
         app.state.storage = storage or Storage.open(settings)
-        app.state.reports = ReportService(app.state.storage)
+        app.state.reports = ReportService(app.state.storage, observer=metrics)
+        app.state.sessions = Sessions.for_service(settings, app.state.storage)
+        metrics.watch(app.state.storage)
         prepare_rendering()
         _preload_optional_modules()
         try:
             yield
         finally:
+            metrics.unwatch(app.state.storage)
             if own:
                 app.state.storage.close()
 
@@ -49,14 +54,30 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    metrics = Metrics()
+    app.state.metrics = metrics
     app.state.rate_limiter = RateLimiter(
         settings.rate_limit_events_per_second, settings.rate_limit_burst_events
+    )
+    app.state.ip_rate_limiter = RateLimiter(
+        settings.rate_limit_ip_events_per_second, settings.rate_limit_ip_burst_events
     )
     if storage is not None:
         app.state.storage = storage
     install_error_handlers(app, retry_after_seconds=settings.retry_after_seconds)
+    app.add_middleware(
+        IngestCors,
+        wildcard_prefixes=ingest.SEGMENT_PATH_PREFIXES,
+        credentialed_prefixes=ingest.POSTHOG_PATH_PREFIXES,
+        max_age=settings.cors_max_age_seconds,
+    )
+    # Added last, so outermost: it sees every request, CORS preflights included.
+    app.add_middleware(RequestObserver, metrics=metrics, log_level=settings.access_log_level)
     app.include_router(ingest.router)
     app.include_router(launches.router)
     app.include_router(reports.router)
+    app.include_router(exports.router)
+    app.include_router(admin.router)
+    app.include_router(ops.router)
     app.include_router(pages.router)
     return app

@@ -9,6 +9,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+# Buckets kept before those that have refilled are forgotten.
+MAX_BUCKETS = 100_000
+
 
 @dataclass
 class _Bucket:
@@ -32,6 +35,8 @@ class RateLimiter:
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
+            if len(self._buckets) >= MAX_BUCKETS:
+                self._forget_full(now)
             bucket = self._buckets[key] = _Bucket(self.burst, now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
         bucket.updated = now
@@ -40,3 +45,10 @@ class RateLimiter:
             return None
         needed = min(events, self.burst) - bucket.tokens
         return max(1, math.ceil(needed / self.rate))
+
+    def _forget_full(self, now: float) -> None:
+        # Keyed by client address, buckets would grow without end; a bucket that has refilled
+        # is the same as a new one, so it can go.
+        full = [k for k, b in self._buckets.items() if b.tokens + (now - b.updated) * self.rate >= self.burst]
+        for key in full:
+            del self._buckets[key]

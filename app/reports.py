@@ -4,9 +4,11 @@ Polars pipeline, and caches results per launch, as_of and segment until new even
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 import polars as pl
 import pyarrow as pa
@@ -88,14 +90,25 @@ def _empty_traits() -> pl.DataFrame:
     )
 
 
+class ReportObserver(Protocol):
+    """Told about cache lookups and computations (the app's metrics); kind is report or readiness."""
+
+    def report_lookup(self, kind: str, hit: bool) -> None: ...
+
+    def report_computed(self, kind: str, seconds: float) -> None: ...
+
+
 class ReportService:
     """Computes reports and keeps the recent ones; new events or launch changes make them stale."""
 
-    def __init__(self, storage: Storage, *, cache_size: int = CACHE_SIZE) -> None:
+    def __init__(
+        self, storage: Storage, *, cache_size: int = CACHE_SIZE, observer: ReportObserver | None = None
+    ) -> None:
         self._storage = storage
         self._cache: OrderedDict[tuple[object, ...], LaunchReport | Readiness] = OrderedDict()
         self._lock = threading.Lock()
         self._cache_size = cache_size
+        self._observer = observer
 
     def report(self, key: str, *, as_of: datetime, segment: str | None = None) -> LaunchReport:
         state = launches.load_launch(self._storage, key)
@@ -118,6 +131,7 @@ class ReportService:
             self._storage.data_version,
         )
         cached = self._cached(
+            "report",
             cache_key,
             lambda: compute_report(
                 report_inputs(self._storage, spec, effective, segment),
@@ -131,13 +145,20 @@ class ReportService:
         return cached
 
     def _cached(
-        self, key: tuple[object, ...], compute: Callable[[], LaunchReport | Readiness]
+        self, kind: str, key: tuple[object, ...], compute: Callable[[], LaunchReport | Readiness]
     ) -> LaunchReport | Readiness:
         with self._lock:
-            if key in self._cache:
+            hit = self._cache.get(key)
+            if hit is not None:
                 self._cache.move_to_end(key)
-                return self._cache[key]
+        if self._observer is not None:
+            self._observer.report_lookup(kind, hit is not None)
+        if hit is not None:
+            return hit
+        started = time.perf_counter()
         value = compute()
+        if self._observer is not None:
+            self._observer.report_computed(kind, time.perf_counter() - started)
         with self._lock:
             self._cache[key] = value
             while len(self._cache) > self._cache_size:
@@ -157,7 +178,7 @@ class ReportService:
             as_of,
             self._storage.data_version,
         )
-        cached = self._cached(cache_key, lambda: self._readiness(state, as_of))
+        cached = self._cached("readiness", cache_key, lambda: self._readiness(state, as_of))
         assert isinstance(cached, Readiness)
         return cached
 

@@ -1,18 +1,29 @@
 """Assembles what the pages show: the portfolio rows, a scorecard's context, and the weekly
-review's sections, each from reports, launch history and readiness warnings."""
+review's sections, each from reports, launch history and readiness warnings; and the review
+exported as Markdown or as one self-contained HTML file whose links are absolute, so they work
+from a mail client."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Literal
 from urllib.parse import quote
 
 from app import launches
 from app.errors import InvalidInput
-from app.launches import LaunchState
+from app.launches import LaunchState, naive_utc
 from app.reports import ReportService
 from app.storage import Storage
-from dashboards.pages import HistoryEntry, PortfolioRow, ReviewSection, ScorecardContext
+from dashboards.pages import (
+    HistoryEntry,
+    PortfolioRow,
+    ReviewSection,
+    ScorecardContext,
+    SiteLinks,
+    review_markdown,
+    review_page,
+)
 from pipelines.launch import in_supported_range
 
 WEEK = timedelta(days=7)
@@ -37,8 +48,8 @@ def current_week(now: datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
-def scorecard_url(key: str) -> str:
-    return f"/launches/{quote(key)}"
+def scorecard_url(key: str, base_url: str = "") -> str:
+    return f"{base_url}/launches/{quote(key)}"
 
 
 def portfolio_rows(storage: Storage, reports: ReportService, *, as_of: datetime) -> list[PortfolioRow]:
@@ -92,9 +103,10 @@ def scorecard_context(
 
 
 def review_sections(
-    storage: Storage, reports: ReportService, *, week: str, now: datetime
+    storage: Storage, reports: ReportService, *, week: str, now: datetime, base_url: str = ""
 ) -> list[ReviewSection]:
-    """One section per launch whose window overlaps the week, as of the week's end (or now)."""
+    """One section per launch whose window overlaps the week, as of the week's end (or now).
+    `base_url` (the service's address) makes the scorecard links absolute."""
     start, end = parse_week(week)
     as_of = min(end, now)
     sections = []
@@ -113,7 +125,33 @@ def review_sections(
                 previous_warnings=reports.readiness(spec.key, as_of=previous_as_of).warnings
                 if had_previous
                 else [],
-                scorecard_url=scorecard_url(spec.key),
+                scorecard_url=scorecard_url(spec.key, base_url),
             )
         )
     return sections
+
+
+def review_export(
+    storage: Storage,
+    reports: ReportService,
+    *,
+    fmt: Literal["md", "html"],
+    now: datetime,
+    week: str | None = None,
+    base_url: str = "",
+) -> str:
+    """The weekly review of `week` (default: the week of `now`) as it stood at `now`: Markdown,
+    or one self-contained HTML file (plotly.js inlined) whose links start with `base_url`."""
+    now = naive_utc(now)
+    week = week or current_week(now)
+    sections = review_sections(storage, reports, week=week, now=now, base_url=base_url)
+    if fmt == "md":
+        return review_markdown(week, sections, generated_at=now)
+    links = SiteLinks(
+        portfolio=f"{base_url}/",
+        review=f"{base_url}/review?week={quote(week)}",
+        launches_json=f"{base_url}/api/launches",
+        login=f"{base_url}/login",
+        logout=None,
+    )
+    return review_page(week, sections, generated_at=now, self_contained=True, links=links)

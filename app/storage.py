@@ -14,16 +14,18 @@ import hmac
 import queue
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import duckdb
 import pyarrow as pa
 
-from app.errors import Forbidden, NotFound, StorageUnavailable, Unauthorized
+from app.errors import Forbidden, InvalidInput, NotFound, StorageUnavailable, Unauthorized
 from app.ingest import EVENT_COLUMNS, EventRow, ParsedBatch, now_utc
 from app.queries import query, schema_statements
 from app.settings import Settings
@@ -80,6 +82,8 @@ class ApiKey:
     scope: str
     created_at: datetime
     revoked_at: datetime | None
+    # Web origins a browser may send with this write key from; empty means any origin.
+    origins: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -146,6 +150,9 @@ class Writer:
         self.fault: Exception | None = None
         self._queue: queue.Queue[Any] = queue.Queue()
         self.data_version = 0
+        # Told (events, seconds) after every group commit; the app sets it to feed its metrics,
+        # so storage knows nothing of how they are exported.
+        self.on_commit: Callable[[int, float], None] | None = None
         self._known_links: dict[str, datetime] = {}
         self._thread = threading.Thread(target=self._loop, name="landed-writer", daemon=True)
         self._thread.start()
@@ -163,6 +170,10 @@ class Writer:
     def close(self) -> None:
         self._queue.put(_STOP)
         self._thread.join()
+
+    def queue_depth(self) -> int:
+        """Requests and jobs waiting for the writer (approximate, as any queue size)."""
+        return self._queue.qsize()
 
     def _loop(self) -> None:
         carried: Any = None
@@ -208,6 +219,7 @@ class Writer:
             job.future.set_result(result)
 
     def _write_group(self, group: list[_IngestJob]) -> None:
+        started = time.perf_counter()
         try:
             if self.fault is not None:
                 raise self.fault
@@ -231,6 +243,8 @@ class Writer:
             self.data_version += 1
         for job, result in zip(group, results, strict=True):
             job.future.set_result(result)
+        if self.on_commit is not None:
+            self.on_commit(sum(len(j.batch.rows) for j in group), time.perf_counter() - started)
 
 
 def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
@@ -356,6 +370,28 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def normalise_origin(origin: str) -> str:
+    """A web origin as browsers send it in `Origin` (scheme://host[:port], lower case, no
+    default port, no path); InvalidInput naming what is wrong otherwise."""
+    parts = urlsplit(origin.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise InvalidInput(
+            f"origin {origin!r} is not a web origin", "field: origins; write it as https://app.example.com"
+        )
+    if parts.path not in {"", "/"} or parts.query or parts.fragment or parts.username:
+        raise InvalidInput(
+            f"origin {origin!r} has more than scheme, host and port",
+            "field: origins; an origin has no path, query or credentials",
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidInput(f"origin {origin!r} has an invalid port", "field: origins") from None
+    default = {"http": 80, "https": 443}[parts.scheme]
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in {None, default} else "")
+
+
 class Storage:
     """The database of one service: schema on open, the writer, keys, and every query."""
 
@@ -475,8 +511,8 @@ class Storage:
     def _load_keys(self) -> None:
         rows = self.cursor().execute(query("select_api_keys")).fetchall()
         keys = {
-            key_hash: ApiKey(key_id, name, scope, created_at, revoked_at)
-            for key_id, name, scope, key_hash, created_at, revoked_at in rows
+            key_hash: ApiKey(key_id, name, scope, created_at, revoked_at, tuple(origins or ()))
+            for key_id, name, scope, key_hash, created_at, revoked_at, origins in rows
         }
         with self._keys_lock:
             self._keys = keys
@@ -485,18 +521,25 @@ class Storage:
         """Re-reads the keys (after a restore)."""
         self._load_keys()
 
-    def create_key(self, name: str, scope: str) -> tuple[ApiKey, str]:
-        """A new key and its secret, which is not stored and cannot be shown again."""
+    def create_key(self, name: str, scope: str, *, origins: Sequence[str] = ()) -> tuple[ApiKey, str]:
+        """A new key and its secret, which is not stored and cannot be shown again. A write key
+        may carry the web origins browsers may send with it (none: any origin)."""
         if scope not in SCOPES:
-            raise ValueError(f"scope must be one of {', '.join(SCOPES)}")
+            raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}", "field: scope")
+        if origins and scope != "write":
+            raise InvalidInput(
+                "only write keys carry origins", "field: origins; read and admin keys are same-origin"
+            )
+        allowed = tuple(dict.fromkeys(normalise_origin(o) for o in origins))
         secret = f"{_KEY_PREFIX[scope]}_{secrets.token_urlsafe(24)}"
-        key = ApiKey(secrets.token_hex(6), name, scope, now_utc(), None)
+        key = ApiKey(secrets.token_hex(6), name, scope, now_utc(), None, allowed)
         params = {
             "key_id": key.key_id,
             "name": name,
             "scope": scope,
             "key_hash": hash_key(secret),
             "created_at": key.created_at,
+            "origins": list(allowed) or None,
         }
         self.writer.submit(lambda conn: conn.execute(query("insert_api_key"), params)).result()
         self._load_keys()
@@ -535,6 +578,54 @@ class Storage:
                 f"this needs a key with scope {' or '.join(scopes)}",
             )
         return match
+
+    def authenticate_id(self, key_id: str, scopes: Iterable[str]) -> ApiKey:
+        """The live key with id `key_id` (a signed session holds the id, never the secret),
+        held to the same rules as `authenticate`: a key revoked since sign-in is refused."""
+        with self._keys_lock:
+            match = next((k for k in self._keys.values() if k.key_id == key_id), None)
+        if match is None or match.revoked_at is not None:
+            raise Unauthorized("the session's key is unknown or revoked", "sign in again")
+        if match.scope not in scopes:
+            raise Forbidden(
+                f"a {match.scope} key cannot do this", f"this needs a key with scope {' or '.join(scopes)}"
+            )
+        return match
+
+    # -- service -----------------------------------------------------------------------------
+
+    def service_secret(self, name: str) -> str:
+        """A random secret the service keeps in its database (the key that signs sessions), made
+        on first use so it survives restarts. Backups leave it out: a restored copy makes its own."""
+        candidate = secrets.token_urlsafe(32)
+
+        def run(conn: duckdb.DuckDBPyConnection) -> str:
+            params = {"name": name, "value": candidate, "created_at": now_utc()}
+            conn.execute(query("insert_service_secret"), params)
+            row = conn.execute(query("select_service_secret"), {"name": name}).fetchone()
+            assert row is not None
+            return str(row[0])
+
+        return self.writer.submit(run).result()
+
+    def check_ready(self, timeout: float) -> None:
+        """Raises StorageUnavailable unless a read answers and the writer commits an empty
+        transaction within `timeout` seconds: what a load balancer's readiness check asks."""
+        try:
+            self.cursor().execute(query("select_ready")).fetchall()
+        except duckdb.Error as error:
+            self.check_connection()
+            raise StorageUnavailable("storage does not answer reads", str(error)) from error
+        try:
+            self.writer.submit(lambda conn: None).result(timeout=timeout)
+        except TimeoutError:
+            raise StorageUnavailable(
+                "the writer is busy", f"an empty write waited more than {timeout:g} s in its queue"
+            ) from None
+        except StorageUnavailable:
+            raise
+        except Exception as error:
+            raise StorageUnavailable("storage does not accept writes", str(error)) from error
 
     # -- launches ----------------------------------------------------------------------------
 

@@ -71,6 +71,8 @@ class SiteLinks(_Model):
     review: str = "/review"
     launches_json: str = "/api/launches"
     login: str = "/login"
+    # None leaves the sign-out link out (the sign-in form, an exported file).
+    logout: str | None = "/logout"
 
 
 class PortfolioRow(_Model):
@@ -315,6 +317,8 @@ def _nav(links: SiteLinks, current: str | None) -> str:
         f'<a href="{_e(url)}"{" aria-current=page" if key == current else ""}>{label}</a>'
         for key, url, label in items
     )
+    if links.logout is not None:
+        anchors += f'<a class="sign-out" href="{_e(links.logout)}">Sign out</a>'
     return (
         f'<header class="site"><nav><a class="brand" href="{_e(links.portfolio)}">Landed</a>'
         f"{anchors}</nav></header>"
@@ -367,6 +371,11 @@ def _kpi_target(kpi: KpiResult) -> str:
     return f"{_comparator(kpi)} {theme.fmt_metric(kpi.metric, kpi.target)}"
 
 
+def _period_end(kpi: KpiResult) -> str:
+    """When the fixed-horizon interval takes over from the always-valid one, in plain words."""
+    return "once the window closes" if kpi.by_day is None else f"after day {kpi.by_day}"
+
+
 def _verdict_counts(report: LaunchReport) -> str:
     if not report.kpis:
         return "No KPIs set"
@@ -417,7 +426,8 @@ def _portfolio_row(row: PortfolioRow) -> str:
                 kpi.verdict,
                 f"{kpi.id} · {theme.verdict_label(kpi.verdict)}",
                 title=f"{theme.metric_label(kpi.metric)} {theme.fmt_metric(kpi.metric, kpi.value)}"
-                f" vs target {_kpi_target(kpi)}",
+                f" vs target {_kpi_target(kpi)}"
+                + (f" ({theme.EARLY_VERDICT})" if kpi.interval_kind == "always_valid" else ""),
             )
             for kpi in report.kpis
         )
@@ -489,6 +499,16 @@ def _kpi_tile(kpi: KpiResult) -> str:
     sample = f"n = {theme.fmt_count(kpi.n)}"
     if kpi.verdict == "insufficient_data":
         sample += f", needs {theme.fmt_count(kpi.min_sample)}"
+    # The interval shown first is the one that judged; an early verdict also shows the
+    # fixed-horizon interval, so the reader sees why it is wider and when that one takes over.
+    early = (
+        f'<p class="muted stats early"><span class="nowrap" title="{_e(theme.EARLY_VERDICT_NOTE)}">'
+        f'{_e(theme.EARLY_VERDICT)}</span><span>fixed-horizon interval <span class="nowrap">'
+        f"{_e(theme.fmt_metric_interval(kpi.metric, kpi.fixed_interval))}</span> judges "
+        f"{_e(_period_end(kpi))}</span></p>"
+        if kpi.interval_kind == "always_valid"
+        else ""
+    )
     return (
         f'<article class="tile v-{_e(kpi.verdict)}" data-kpi="{_e(kpi.id)}">'
         f'<p class="tile-head"><strong>{_e(kpi.id)}</strong>'
@@ -498,7 +518,7 @@ def _kpi_tile(kpi: KpiResult) -> str:
         f"<p>target {_e(_kpi_target(kpi))}</p>"
         f'<p class="muted stats"><span>95% interval <span class="nowrap">'
         f"{_e(theme.fmt_metric_interval(kpi.metric, kpi.interval))}</span></span>"
-        f'<span class="nowrap">{_e(sample)}</span></p>'
+        f'<span class="nowrap">{_e(sample)}</span></p>{early}'
         + "".join(f'<span class="flag">{_e(flag)}</span>' for flag in flags)
         + "</article>"
     )
@@ -811,7 +831,7 @@ def review_markdown(
 def login_page(error: str | None, *, next_url: str | None = None, links: SiteLinks | None = None) -> str:
     """A form posting a read key (field `key`) to the login route; `next_url` rides along
     as a hidden field so the app can return the user where they were going."""
-    links = links or SiteLinks()
+    links = links or SiteLinks(logout=None)
     message = f'<p class="error" role="alert">{_e(error)}</p>' if error else ""
     hidden = f'<input type="hidden" name="next" value="{_e(next_url)}">' if next_url else ""
     body = (

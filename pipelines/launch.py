@@ -204,6 +204,37 @@ class LaunchSpec(_Model):
         return locked
 
 
+class AmendmentNote(_Model):
+    """Why a spec file changes KPIs of a launch that is already live: kept with each change."""
+
+    reason: str = Field(min_length=1, max_length=2000, description="why the KPIs change after launch")
+    author: str | None = Field(
+        default=None, max_length=200, description="who asks (default: whoever applies the file)"
+    )
+
+    @field_validator("reason")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a reason is required: say why the KPIs change after launch")
+        return value.strip()
+
+
+class LaunchFile(LaunchSpec):
+    """A launch spec file: the spec, plus, once the launch is live, the amendment that explains a
+    change to its KPIs. The amendment is not part of the spec: it is recorded with the change."""
+
+    amendment: AmendmentNote | None = Field(
+        default=None,
+        description="After launch: the reason for the KPI changes this file makes (targets, "
+        "min_sample, by_day, or a new KPI), recorded as an amendment when applied.",
+    )
+
+    def spec(self) -> LaunchSpec:
+        """The launch spec alone, as stored in versions (no amendment)."""
+        return LaunchSpec.model_validate(self.model_dump(exclude={"amendment"}))
+
+
 class KpiRecord(_Model):
     """A KPI as the report judges it: the version first set (fixed at launch, or first recorded
     after it), the current version after amendments, and the flags the report shows."""

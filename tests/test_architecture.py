@@ -69,7 +69,8 @@ def test_schema_files_are_numbered_single_statements() -> None:
     names = [name for name, _ in schema_statements()]
     assert names == sorted(names)
     for name, text in schema_statements():
-        assert re.match(r"^\d{3}_create_[a-z_]+$", name)
+        # create, or (for a database made by an earlier version) alter ... if not exists
+        assert re.match(r"^\d{3}_(create|alter)_[a-z_]+$", name)
         assert len(conn.extract_statements(text)) == 1
         assert "if not exists" in text, f"{name}: schema files must be idempotent"
 

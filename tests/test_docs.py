@@ -20,7 +20,8 @@ from tests.conftest import Keys, LiveServer
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 ROUTE = re.compile(
-    r"(?<![\w.])(/(?:v1|api|batch|capture|e|i/v0/e|review|login|logout|launches|static|docs|openapi\.json)\b[^\s`'\")|,]*)"
+    r"(?<![\w.])(/(?:v1|api|batch|capture|e|i/v0/e|review|login|logout|launches|static|docs|openapi\.json"
+    r"|healthz|readyz|metrics)\b[^\s`'\")|,]*)"
 )
 
 

@@ -46,6 +46,8 @@ from app.storage import Storage
 from bench.ingest import ROOT, _wait_until_listening
 from tests.conftest import Keys
 
+pytestmark = pytest.mark.slow  # the inner loop (`make check`) skips it; `make test` runs it
+
 BATCH_SIZE = 100
 CLIENTS = 4
 EVENT_TIME = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

@@ -397,11 +397,11 @@ def test_keys_create_list_revoke(capsys: pytest.CaptureFixture[str], db: str, op
     code, listing, _ = _run(capsys, "keys", "list", "--db", db)
     assert code == 0
     lines = listing.strip().splitlines()
-    assert lines[0].split() == ["id", "name", "scope", "created", "(UTC)", "revoked"]
-    assert [line.split()[:3] for line in lines[1:]] == [
-        [web_id, "web", "write"],
-        [ios_id, "ios", "write"],
-        [read_id, "dashboards", "read"],
+    assert lines[0].split() == ["id", "name", "scope", "origins", "created", "(UTC)", "revoked"]
+    assert [line.split()[:4] for line in lines[1:]] == [
+        [web_id, "web", "write", "any"],
+        [ios_id, "ios", "write", "any"],
+        [read_id, "dashboards", "read", "-"],
     ]
     for secret in (web_secret, ios_secret, read_secret):
         assert secret not in listing
@@ -430,3 +430,24 @@ def test_revoke_by_id(capsys: pytest.CaptureFixture[str], db: str, opened: list[
     code, out, _ = _run(capsys, "keys", "revoke", "--db", db, key_id)
     assert (code, out) == (0, f"revoked key {key_id}\n")
     assert _post_as(db, opened, secret) == 401
+
+
+def test_keys_create_with_origins_lists_them(capsys: pytest.CaptureFixture[str], db: str) -> None:
+    argv = ("keys", "create", "--db", db, "--name", "web-app", "--origin", "https://App.example.com")
+    code, _, err = _run(capsys, *argv, "--origin", "http://localhost:3000")
+    assert code == 0, err
+    _, listing, _ = _run(capsys, "keys", "list", "--db", db)
+    row = listing.strip().splitlines()[1].split()
+    assert row[1:4] == ["web-app", "write", "https://app.example.com,http://localhost:3000"]
+
+    code, _, err = _run(
+        capsys, "keys", "create", "--db", db, "--name", "x", "--scope", "read", "--origin", PAGE
+    )
+    assert code != 0
+    assert "only write keys carry origins" in err
+    code, _, err = _run(capsys, "keys", "create", "--db", db, "--name", "y", "--origin", "app.example.com")
+    assert code != 0
+    assert "is not a web origin" in err
+
+
+PAGE = "https://app.example.com"

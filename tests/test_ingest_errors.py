@@ -153,9 +153,40 @@ def test_batch_that_is_not_a_list_is_400(client: TestClient, keys: Keys) -> None
     _assert_error(_post(client, "/v1/batch", {"batch": {}}, keys.write), 400, "invalid_input")
 
 
-def test_unparseable_batch_sent_at_is_400(client: TestClient, keys: Keys) -> None:
-    body = {"batch": [_track("m1")], "sentAt": "half past nine"}
-    _assert_error(_post(client, "/v1/batch", body, keys.write), 400, "invalid_input")
+def test_an_unparseable_sent_at_costs_no_event(client: TestClient, keys: Keys, storage: Storage) -> None:
+    # PostHog's, RudderStack's and Snowplow's own test vectors: the sentAt is ignored with a
+    # warning, and the event keeps its own timestamp, uncorrected.
+    body = {
+        "batch": [
+            _track("batch-level", timestamp="2026-03-01T12:00:00Z"),
+            _track("own", timestamp="2026-03-01T12:00:00Z", sentAt="0001-01-01T00:00:00+01:00"),
+        ],
+        "sentAt": "half past nine",
+    }
+    response = _post(client, "/v1/batch", body, keys.write)
+    assert response.status_code == 200, response.text
+    assert response.json()["inserted"] == 2
+    assert response.json()["warnings"] == [
+        "sentAt 'half past nine' is not an ISO 8601 time; it was ignored and the event's own timestamp kept",
+        "sentAt is outside the supported range; it was ignored and the event's own timestamp kept",
+    ]
+    for message_id in ("batch-level", "own"):
+        row = _event(storage, message_id)
+        assert (row["sent_at"], row["occurred_at"]) == (None, datetime(2026, 3, 1, 12, 0))
+
+
+def test_iso_8601_ordinal_dates_are_accepted(client: TestClient, keys: Keys, storage: Storage) -> None:
+    batch = {
+        "batch": [
+            _track("ordinal", timestamp="2021-302T10:00:00Z"),
+            _track("ordinal-basic", timestamp="2021302T10:00:00+02:00"),
+            _track("date-only", timestamp="2024-060"),
+        ]
+    }
+    _assert_ok(_post(client, "/v1/batch", batch, keys.write), inserted=3)
+    assert _event(storage, "ordinal")["occurred_at"] == datetime(2021, 10, 29, 10, 0)
+    assert _event(storage, "ordinal-basic")["occurred_at"] == datetime(2021, 10, 29, 8, 0)
+    assert _event(storage, "date-only")["occurred_at"] == datetime(2024, 2, 29)
 
 
 @pytest.mark.parametrize(

@@ -130,7 +130,8 @@ def test_launch_check_prints_the_same(storage: Storage, capsys: pytest.CaptureFi
     _seed(storage)
     path = storage.db_path
     storage.close()
-    assert main(["launch", "check", "export", "--db", path, "--as-of", AS_OF.isoformat()]) == 0
+    # A matcher that never matched and a KPI that cannot be judged fail the check (exit 2).
+    assert main(["launch", "check", "export", "--db", path, "--as-of", AS_OF.isoformat()]) == 2
     out = capsys.readouterr().out
     assert "export: not live yet" in out
     assert "did you mean 'Announcement Viewed'?" in out

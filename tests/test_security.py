@@ -3,8 +3,9 @@ key, against a table that states each route's rule (public, ingest, read, admin,
 the table does not cover fails the suite, so a new route cannot ship without a rule.
 
 Also: keys are stored only as hashes (no secret anywhere in the database), a revoked key is
-refused at once, key checks use `hmac.compare_digest`, the dashboard cookie never authorises
-writes (CSRF), and the login form only redirects to paths on the service.
+refused at once (its sign-in sessions too), key checks use `hmac.compare_digest`, the
+dashboard's session cookie never authorises writes (CSRF) and holds no secret, and the login
+form only redirects to paths on the service.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from app import launches
-from app.deps import KEY_COOKIE
 from app.ingest import now_utc
 from app.main import create_app
+from app.sessions import LEGACY_KEY_COOKIE, SESSION_COOKIE, Sessions
 from app.settings import Settings
+from app.storage import SCOPES as KEY_SCOPES
 from app.storage import Storage, hash_key
 from pipelines.launch import LaunchSpec
 from tests.conftest import Keys
@@ -93,6 +95,10 @@ def segment(kind: str) -> Body:
 
 
 POSTHOG = json_body({"event": "Feature Used", "distinct_id": "u1", "uuid": "p-1"})
+NDJSON_UPLOAD = {
+    "content": b'{"type": "track", "event": "E", "userId": "u", "messageId": "i-1"}\n',
+    "headers": {"Content-Type": "application/x-ndjson"},
+}
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ class Rule:
     ok: int
     body: Body = no_body
     launch: str = LIVE  # fills {launch_key}
+    key_name: str = "dashboards"  # fills {key_id_or_name}: the read key, revoked by the admin's call
 
 
 RULES: dict[tuple[str, str], Rule] = {
@@ -132,6 +139,30 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/v1/group/"): Rule("ingest", 200, segment("group")),
     ("POST", "/v1/alias"): Rule("ingest", 200, segment("alias")),
     ("POST", "/v1/alias/"): Rule("ingest", 200, segment("alias")),
+    # analytics-next's one-letter paths
+    ("POST", "/v1/b"): Rule("ingest", 200, segment("batch")),
+    ("POST", "/v1/b/"): Rule("ingest", 200, segment("batch")),
+    ("POST", "/v1/t"): Rule("ingest", 200, segment("track")),
+    ("POST", "/v1/t/"): Rule("ingest", 200, segment("track")),
+    ("POST", "/v1/i"): Rule("ingest", 200, segment("identify")),
+    ("POST", "/v1/i/"): Rule("ingest", 200, segment("identify")),
+    ("POST", "/v1/p"): Rule("ingest", 200, segment("page")),
+    ("POST", "/v1/p/"): Rule("ingest", 200, segment("page")),
+    ("POST", "/v1/s"): Rule("ingest", 200, segment("screen")),
+    ("POST", "/v1/s/"): Rule("ingest", 200, segment("screen")),
+    ("POST", "/v1/g"): Rule("ingest", 200, segment("group")),
+    ("POST", "/v1/g/"): Rule("ingest", 200, segment("group")),
+    ("POST", "/v1/a"): Rule("ingest", 200, segment("alias")),
+    ("POST", "/v1/a/"): Rule("ingest", 200, segment("alias")),
+    # answered without a key and discarded: analytics-next's own metrics, posthog-js's flags
+    ("POST", "/v1/m"): Rule("public", 200, json_body({"series": []})),
+    ("POST", "/v1/m/"): Rule("public", 200, json_body({"series": []})),
+    ("POST", "/decide"): Rule("public", 200, json_body({"token": "t", "distinct_id": "u1"})),
+    ("POST", "/decide/"): Rule("public", 200, json_body({"token": "t", "distinct_id": "u1"})),
+    ("POST", "/flags"): Rule("public", 200, json_body({"token": "t", "distinct_id": "u1"})),
+    ("POST", "/flags/"): Rule("public", 200, json_body({"token": "t", "distinct_id": "u1"})),
+    ("GET", "/array/{token}/config"): Rule("public", 200),
+    ("GET", "/array/{token}/config.js"): Rule("public", 200),
     ("POST", "/batch"): Rule("ingest", 200, POSTHOG),
     ("POST", "/batch/"): Rule("ingest", 200, POSTHOG),
     ("POST", "/capture"): Rule("ingest", 200, POSTHOG),
@@ -156,6 +187,21 @@ RULES: dict[tuple[str, str], Rule] = {
         200,
         json_body({"reason": "traffic was lower than planned", "kpis": [{"id": "adoption", "target": 0.1}]}),
     ),
+    # exports: read or admin
+    ("GET", "/api/launches/{launch_key}/report.md"): Rule("read", 200),
+    ("GET", "/api/review.md"): Rule("read", 200),
+    ("GET", "/api/review.html"): Rule("read", 200),
+    # managing the running service: admin only
+    ("POST", "/api/keys"): Rule("admin", 201, json_body({"name": "made-here", "scope": "read"})),
+    ("GET", "/api/keys"): Rule("admin", 200),
+    # The admin call comes last, so revoking the read key leaves the other scopes' calls alone.
+    ("DELETE", "/api/keys/{key_id_or_name}"): Rule("admin", 200),
+    ("POST", "/api/import"): Rule("admin", 200, lambda keys, specs: NDJSON_UPLOAD),
+    ("POST", "/api/backup"): Rule("admin", 201),
+    # operations: probes and Prometheus have no key to send
+    ("GET", "/healthz"): Rule("public", 200),
+    ("GET", "/readyz"): Rule("public", 200),
+    ("GET", "/metrics"): Rule("public", 200),
     # pages: a read or admin key, else the sign-in form
     ("GET", "/"): Rule("page", 200),
     ("GET", "/launches/{launch_key}"): Rule("page", 200),
@@ -245,13 +291,24 @@ def call(
 ) -> httpx2.Response:
     method, path = route
     client.cookies.clear()  # a page answered to HTTP Basic sets a cookie; no call may inherit it
+    extra = dict(rule.body(keys, specs))  # a copy: the table's bodies are shared
     return client.request(
         method,
-        path.replace("{launch_key}", rule.launch),
-        headers=headers,
+        path.replace("{launch_key}", rule.launch)
+        .replace("{key_id_or_name}", rule.key_name)
+        .replace("{token}", "lw_token"),
+        headers={**extra.pop("headers", {}), **headers},
         follow_redirects=False,
-        **rule.body(keys, specs),
+        **extra,
     )
+
+
+def session_cookie(client: TestClient, storage: Storage, secret: str) -> dict[str, str]:
+    """The Cookie header of a sign-in session for the key `secret`, whatever its scope (the
+    sign-in form refuses write keys, so the session is made as the service would make it)."""
+    sessions: Sessions = client.app.state.sessions  # type: ignore[attr-defined]
+    key = storage.authenticate(secret, KEY_SCOPES)
+    return {"Cookie": f"{SESSION_COOKIE}={sessions.token(key)}"}
 
 
 def problem(response: httpx2.Response, outcome: str, ok: int) -> str | None:
@@ -305,38 +362,52 @@ def basic(secret: str, *, as_password: bool = False) -> dict[str, str]:
     ids=["api", "page"],
 )
 def test_read_routes_apply_the_same_rule_to_every_way_of_sending_the_key(
-    client: TestClient, keys: Keys, specs: dict[str, dict[str, Any]], route: tuple[str, str], how: str
+    client: TestClient,
+    storage: Storage,
+    keys: Keys,
+    specs: dict[str, dict[str, Any]],
+    route: tuple[str, str],
+    how: str,
 ) -> None:
     rule = RULES[route]
     for scope in ("write", "read", "admin"):
         secret = str(getattr(keys, scope))
         headers = basic(secret, as_password=how == "basic-password") if how != "cookie" else {}
         if how == "cookie":
-            headers = {"Cookie": f"{KEY_COOKIE}={secret}"}
+            headers = session_cookie(client, storage, secret)
         response = call(client, route, rule, keys, specs, headers)
         assert problem(response, expected_outcome(rule.kind, scope), rule.ok) is None, (scope, response.text)
 
 
-@pytest.mark.parametrize(
-    "route",
-    [
-        ("PUT", "/api/launches/{launch_key}"),
-        ("DELETE", "/api/launches/{launch_key}"),
-        ("POST", "/api/launches/{launch_key}/amendments"),
-        ("POST", "/v1/track"),
-        ("POST", "/capture/"),
-    ],
-    ids=lambda route: f"{route[0]} {route[1]}",
-)
+WRITES = [route for route, rule in RULES.items() if rule.kind in ("admin", "ingest")]
+
+
+@pytest.mark.parametrize("route", WRITES, ids=lambda route: f"{route[0]} {route[1]}")
 def test_the_dashboard_cookie_never_authorises_writes(
-    client: TestClient, keys: Keys, specs: dict[str, dict[str, Any]], route: tuple[str, str]
+    client: TestClient, storage: Storage, keys: Keys, specs: dict[str, dict[str, Any]], route: tuple[str, str]
 ) -> None:
-    """The cookie a browser sends by itself (CSRF) must not stand in for a key on writes,
-    even when it holds the very key the route needs."""
+    """The cookie a browser sends by itself (CSRF) must not stand in for a key on writes or
+    admin routes, even when it is a session of the very key the route needs."""
     rule = RULES[route]
     secret = keys.write if rule.kind == "ingest" else keys.admin
-    response = call(client, route, rule, keys, specs, {"Cookie": f"{KEY_COOKIE}={secret}"})
-    assert response.status_code == 401, response.text
+    for cookie in (session_cookie(client, storage, secret), {"Cookie": f"{LEGACY_KEY_COOKIE}={secret}"}):
+        response = call(client, route, rule, keys, specs, cookie)
+        assert response.status_code == 401, response.text
+
+
+def test_a_raw_key_in_a_cookie_is_not_a_sign_in(
+    client: TestClient, keys: Keys, specs: dict[str, dict[str, Any]]
+) -> None:
+    """Before sessions the cookie held the read key itself; such a cookie now counts for
+    nothing, and signing in or out clears it from the browser."""
+    legacy = {"Cookie": f"{LEGACY_KEY_COOKIE}={keys.read}"}
+    for route in (("GET", "/api/launches/{launch_key}/report"), ("GET", "/launches/{launch_key}")):
+        rule = RULES[route]
+        outcome = "login" if rule.kind == "page" else "401"
+        assert problem(call(client, route, rule, keys, specs, legacy), outcome, rule.ok) is None
+    signed_in = client.post("/login", data={"key": keys.read, "next": "/"}, follow_redirects=False)
+    cleared = [c for c in signed_in.headers.get_list("set-cookie") if c.startswith(f"{LEGACY_KEY_COOKIE}=")]
+    assert cleared and all("Max-Age=0" in c or "max-age=0" in c.lower() for c in cleared)
 
 
 def test_an_ingest_key_in_the_body_is_held_to_the_same_rule(client: TestClient, keys: Keys) -> None:
@@ -362,18 +433,19 @@ def test_a_revoked_key_is_refused_immediately(
         ("po", ("POST", "/api/launches/{launch_key}/amendments")),
     ]
     names = {"web": keys.write, "dashboards": keys.read, "po": keys.admin}
+    sessions = {name: session_cookie(client, storage, secret) for name, secret in names.items()}
     for name, route in checks:
         rule = RULES[route]
         before = call(client, route, rule, keys, specs, {"Authorization": f"Bearer {names[name]}"})
         assert before.status_code == rule.ok, (name, route, before.text)
+        if rule.kind in ("read", "page"):
+            with_session = call(client, route, rule, keys, specs, sessions[name])
+            assert with_session.status_code == rule.ok, (name, route, with_session.text)
     for name in names:
         storage.revoke_key(name)
     for name, route in checks:
         rule = RULES[route]
-        for headers in (
-            {"Authorization": f"Bearer {names[name]}"},
-            {"Cookie": f"{KEY_COOKIE}={names[name]}"},
-        ):
+        for headers in ({"Authorization": f"Bearer {names[name]}"}, sessions[name]):
             after = call(client, route, rule, keys, specs, headers)
             outcome = "login" if rule.kind == "page" else "401"
             if rule.kind in ("admin", "ingest") and "Cookie" in headers:

@@ -8,7 +8,11 @@ saw the events. Throughput, latency and memory are only measured by `make soak`.
 
 from __future__ import annotations
 
+import pytest
+
 from bench.soak import READ_PATHS, run_soak
+
+pytestmark = pytest.mark.slow  # the inner loop (`make check`) skips it; `make test` runs it
 
 SECONDS = 30.0
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Response
-from pydantic import BaseModel
+import orjson
+import yaml
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
 
 from app import launches
 from app.deps import AdminKeyDep, ReadKeyDep, StorageDep
-from app.http import error_responses
+from app.errors import InvalidInput
+from app.http import error_responses, read_body
 from app.ingest import now_utc
-from pipelines.launch import Kpi, LaunchSpec
+from pipelines.launch import Kpi, LaunchFile, LaunchSpec
 from pipelines.report_models import UtcTime
 
 router = APIRouter(
@@ -35,7 +40,7 @@ class LaunchOut(BaseModel):
     updated_at: UtcTime
     spec: LaunchSpec
     kpis: list[KpiOut]
-    result: Literal["created", "updated", "unchanged"] | None = None
+    result: Literal["created", "updated", "amended", "unchanged"] | None = None
 
 
 class HistoryOut(BaseModel):
@@ -85,19 +90,105 @@ def get_launch(launch_key: str, storage: StorageDep, key: ReadKeyDep) -> LaunchO
     return launch_out(launches.load_launch(storage, launch_key))
 
 
-@router.put(
-    "/{launch_key}",
-    response_model=LaunchOut,
-    summary="Create or replace a launch (before launch); descriptive fields only after",
-    responses={201: {"description": "created"}, 409: {"description": "locked after launch"}},
-)
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml")
+
+
+class _JsonBody(Request):
+    """The request with its body replaced by the JSON a YAML body stands for."""
+
+    def __init__(self, request: Request, body: bytes) -> None:
+        replaced = {b"content-type", b"content-length"}
+        headers = [(k, v) for k, v in request.scope["headers"] if k not in replaced]
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        super().__init__({**request.scope, "headers": headers}, request.receive)
+        self._json_body = body
+
+    async def body(self) -> bytes:
+        return self._json_body
+
+
+class YamlBodyRoute(APIRoute):
+    """A route whose JSON body may also come as YAML, the format launch specs are documented
+    in: the YAML is read into the same data and checked by the same model, so errors name the
+    field alike. Anchors and aliases are refused, since an alias expands to a copy of what it
+    names and a few lines could stand for gigabytes once written as JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+            if media_type in YAML_TYPES:
+                settings = request.app.state.settings
+                body = await read_body(
+                    request,
+                    max_body_bytes=settings.max_body_bytes,
+                    max_decompressed_bytes=settings.max_decompressed_bytes,
+                )
+                request = _JsonBody(request, _yaml_as_json(body))
+            return await handler(request)
+
+        return route
+
+
+def _yaml_as_json(body: bytes) -> bytes:
+    try:
+        if any(isinstance(e, yaml.AliasEvent) for e in yaml.parse(body, Loader=yaml.SafeLoader)):
+            raise InvalidInput("YAML anchors and aliases are not supported", "write each value out")
+        data = yaml.safe_load(body)
+    except yaml.YAMLError as error:
+        raise InvalidInput("the body is not valid YAML", str(error), code="malformed_yaml") from None
+    try:
+        # YAML reads times as datetimes; JSON carries them as ISO 8601 text, a zone if they had one.
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+    except (orjson.JSONEncodeError, TypeError) as error:
+        raise InvalidInput("the YAML body holds a value JSON cannot carry", str(error)) from None
+
+
+class PutOut(LaunchOut):
+    changes: list[str] = Field(
+        description="What the request changed (or, with dry_run, would change), one line per field or KPI"
+    )
+
+
 def put_launch(
-    launch_key: str, spec: LaunchSpec, storage: StorageDep, key: AdminKeyDep, response: Response
-) -> LaunchOut:
-    state, result = launches.put_launch(storage, spec, by=key.name, now=now_utc(), key=launch_key)
-    if result == "created":
+    launch_key: str,
+    spec: LaunchFile,
+    storage: StorageDep,
+    key: AdminKeyDep,
+    response: Response,
+    dry_run: Annotated[
+        bool, Query(description="Only say what would change (result and changes); store nothing")
+    ] = False,
+    author: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="who records the change (default: the key's name)"),
+    ] = None,
+) -> PutOut:
+    state, result, changes = launches.apply_file(
+        storage, spec, by=author or key.name, now=now_utc(), key=launch_key, dry_run=dry_run
+    )
+    if result == "created" and not dry_run:
         response.status_code = 201
-    return launch_out(state, result)
+    return PutOut(**launch_out(state, result).model_dump(), changes=changes)
+
+
+_LAUNCH_FILE_SCHEMA = {"$ref": "#/components/schemas/LaunchFile"}
+
+router.add_api_route(
+    "/{launch_key}",
+    put_launch,
+    methods=["PUT"],
+    response_model=PutOut,
+    summary="Create or replace a launch (before launch); after it, descriptive fields, and KPIs "
+    "with an amendment reason",
+    description="The body is the launch spec as JSON, or as YAML (Content-Type application/yaml, "
+    "text/yaml or application/x-yaml), the format of spec files.",
+    responses={201: {"description": "created"}, 409: {"description": "locked after launch"}},
+    route_class_override=YamlBodyRoute,
+    # FastAPI documents the JSON body; the YAML one reads into the same model.
+    openapi_extra={"requestBody": {"content": {"application/yaml": {"schema": _LAUNCH_FILE_SCHEMA}}}},
+)
 
 
 @router.delete("/{launch_key}", status_code=204, summary="Delete a launch (before launch only)")

@@ -1,5 +1,6 @@
-"""The dashboard pages (read key, from a login form or HTTP Basic, remembered in a cookie) and
-the plotly.js they load, served by the service itself so pages work offline."""
+"""The dashboard pages (read key, from a login form or HTTP Basic, remembered as a signed,
+expiring sign-in session: see app/sessions.py) and the plotly.js they load, served by the
+service itself so pages work offline."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.deps import KEY_COOKIE, READ_SCOPES, StorageDep
+from app.deps import READ_SCOPES, StorageDep, session_key
 from app.errors import Forbidden, Unauthorized
 from app.http import key_from_headers
 from app.ingest import now_utc
 from app.reports import default_as_of
 from app.review import current_week, portfolio_rows, review_sections, scorecard_context
 from app.routes.reports import AsOf, ReportsDep
+from app.sessions import Sessions
+from app.storage import ApiKey
 from dashboards.figures import SegmentMetric
 from dashboards.pages import (
     FAVICON_SVG,
@@ -27,21 +30,18 @@ from dashboards.pages import (
 )
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
-COOKIE_MAX_AGE = 30 * 24 * 3600
 
 
-def _page_auth(request: Request, storage: StorageDep) -> tuple[bool, str | None]:
-    """(may see pages, key from HTTP Basic to remember in a cookie)."""
+def _page_auth(request: Request, storage: StorageDep) -> tuple[bool, ApiKey | None]:
+    """(may see pages, key from HTTP Basic to remember as a session)."""
     try:
-        header_key = key_from_headers(request)
-    except Unauthorized:
-        return False, None
-    secret = header_key or request.cookies.get(KEY_COOKIE)
-    try:
-        storage.authenticate(secret, READ_SCOPES)
+        secret = key_from_headers(request)
+        if secret:
+            return True, storage.authenticate(secret, READ_SCOPES)
+        session_key(request, storage, READ_SCOPES)
     except (Unauthorized, Forbidden):
         return False, None
-    return True, header_key
+    return True, None
 
 
 def _login_redirect(request: Request) -> RedirectResponse:
@@ -49,16 +49,17 @@ def _login_redirect(request: Request) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
 
 
-def _html(body: str, header_key: str | None) -> HTMLResponse:
+def _html(body: str, request: Request, header_key: ApiKey | None) -> HTMLResponse:
     response = HTMLResponse(body)
-    if header_key:
-        # HTTP Basic worked: remember it, so the browser need not send it on every link.
-        _remember(response, header_key)
+    if header_key is not None:
+        # HTTP Basic worked: sign in, so the browser need not send the key on every link.
+        _sessions(request).sign_in(response, request, header_key)
     return response
 
 
-def _remember(response: Response, secret: str) -> None:
-    response.set_cookie(KEY_COOKIE, secret, max_age=COOKIE_MAX_AGE, httponly=True, samesite="lax")
+def _sessions(request: Request) -> Sessions:
+    sessions: Sessions = request.app.state.sessions
+    return sessions
 
 
 @router.get("/favicon.ico")
@@ -89,18 +90,18 @@ async def login(request: Request, storage: StorageDep) -> Response:
     if not target.startswith("/") or target.startswith("//"):
         target = "/"  # only paths on this service: no open redirect
     try:
-        storage.authenticate(secret, READ_SCOPES)
+        key = storage.authenticate(secret, READ_SCOPES)
     except (Unauthorized, Forbidden) as error:
         return HTMLResponse(login_page(error.message, next_url=target), status_code=401)
     response = RedirectResponse(target, status_code=303)
-    _remember(response, secret)
+    _sessions(request).sign_in(response, request, key)
     return response
 
 
 @router.get("/logout")
 def logout() -> Response:
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(KEY_COOKIE)
+    Sessions.sign_out(response)
     return response
 
 
@@ -111,7 +112,7 @@ def portfolio(request: Request, storage: StorageDep, reports: ReportsDep) -> Res
         return _login_redirect(request)
     now = now_utc()
     rows = portfolio_rows(storage, reports, as_of=default_as_of(now))
-    return _html(portfolio_page(rows, generated_at=now), header_key)
+    return _html(portfolio_page(rows, generated_at=now), request, header_key)
 
 
 @router.get("/launches/{launch_key}", response_class=HTMLResponse)
@@ -135,7 +136,7 @@ def scorecard(
         segment=segment,
         segment_metric=metric,
     )
-    return _html(scorecard_page(ctx), header_key)
+    return _html(scorecard_page(ctx), request, header_key)
 
 
 @router.get("/review", response_class=HTMLResponse)
@@ -153,4 +154,4 @@ def review(
     now = now_utc()
     week = week or current_week(now)
     sections = review_sections(storage, reports, week=week, now=now)
-    return _html(review_page(week, sections, generated_at=now), header_key)
+    return _html(review_page(week, sections, generated_at=now), request, header_key)

@@ -22,6 +22,16 @@ router = APIRouter(
 
 # Report times are checked like launch times, so date arithmetic never leaves the calendar.
 AsOf = Annotated[datetime, AfterValidator(in_supported_range)]
+ReportAsOf = Annotated[
+    AsOf | None,
+    Query(
+        description="Report as of this time (ISO 8601; default now). "
+        "Earlier than the window's end: provisional."
+    ),
+]
+ReportSegment = Annotated[
+    str | None, Query(max_length=200, description="Break each rate down by this trait, e.g. plan")
+]
 
 
 def get_reports(request: Request) -> ReportService:
@@ -41,16 +51,8 @@ def launch_report(
     launch_key: str,
     reports: ReportsDep,
     key: ReadKeyDep,
-    as_of: Annotated[
-        AsOf | None,
-        Query(
-            description="Report as of this time (ISO 8601; default now). "
-            "Earlier than the window's end: provisional."
-        ),
-    ] = None,
-    segment: Annotated[
-        str | None, Query(max_length=200, description="Break each rate down by this trait, e.g. plan")
-    ] = None,
+    as_of: ReportAsOf = None,
+    segment: ReportSegment = None,
 ) -> LaunchReport:
     return reports.report(launch_key, as_of=as_of or default_as_of(now_utc()), segment=segment)
 
