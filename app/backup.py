@@ -1,25 +1,19 @@
 """Backups as plain Parquet files, one per table, so other tools (DuckDB, Polars, pandas,
 Spark) can read them, plus a manifest with row counts that a restore checks.
 
-A backup reads one snapshot through a cursor of its own, beside the writer rather than on it:
-DuckDB gives a transaction a consistent view of every table, so the copy is consistent while
-ingestion goes on committing (a backup taken on the writer would hold every request for as
-long as the export takes). `POST /api/backup` writes into a new folder under the configured
-backup folder, never a path the caller names."""
+A backup reads one consistent snapshot of every table beside the writer rather than on it, so
+ingestion goes on committing while it runs (`EventStore.export_tables`). `POST /api/backup`
+writes into a new folder under the configured backup folder, never a path the caller names."""
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import duckdb
 import orjson
 
 from app.errors import Conflict, InvalidInput, StorageUnavailable
-from app.queries import query
 from app.settings import Settings
 from app.storage import Storage
 
@@ -28,29 +22,18 @@ MANIFEST = "manifest.json"
 FORMAT = "landed-backup-1"
 
 
+def _files(folder: Path) -> dict[str, Path]:
+    """Each table's Parquet file in a backup folder."""
+    return {table: folder / f"{table}.parquet" for table in TABLES}
+
+
 def backup(storage: Storage, out: Path) -> dict[str, int]:
     """Writes every table to `out/<table>.parquet` and the manifest; returns the row counts.
-    Every table is read in one transaction of its own cursor: one consistent snapshot, taken
-    without stopping the writer."""
+    The tables are one consistent snapshot, taken without stopping the writer."""
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise Conflict(f"{out} is not empty", "back up into a new, empty folder")
-    cursor = storage.cursor()
-    try:
-        cursor.begin()
-        counts = {}
-        for table in TABLES:
-            cursor.execute(query(f"export_{table}"), {"path": str(out / f"{table}.parquet")})
-            row = cursor.execute(query(f"count_{table}")).fetchone()
-            counts[table] = int(row[0]) if row else 0
-        cursor.commit()
-    except duckdb.Error as error:
-        with contextlib.suppress(duckdb.Error):
-            cursor.rollback()
-        storage.check_connection()
-        raise StorageUnavailable("the backup could not be written", str(error)) from error
-    finally:
-        cursor.close()
+    counts = storage.export_tables(_files(out))
     manifest = {"format": FORMAT, "created_at": datetime.now(UTC).isoformat(), "rows": counts}
     (out / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return counts
@@ -100,28 +83,10 @@ def restore(storage: Storage, source: Path) -> dict[str, int]:
     manifest = orjson.loads(manifest_path.read_bytes())
     if manifest.get("format") != FORMAT:
         raise InvalidInput(f"{source} has an unknown backup format {manifest.get('format')!r}")
-    missing = [t for t in TABLES if not (source / f"{t}.parquet").is_file()]
+    files = _files(source)
+    missing = [table for table, path in files.items() if not path.is_file()]
     if missing:
         raise InvalidInput(f"the backup lacks {', '.join(missing)}", str(source))
-
-    def run(conn: Any) -> dict[str, int]:
-        for table in TABLES:
-            if int(conn.execute(query(f"count_{table}")).fetchone()[0]):
-                raise Conflict(
-                    f"the database already holds {table}",
-                    "restore into a new database file (--db new.duckdb)",
-                )
-        counts = {}
-        for table in TABLES:
-            conn.execute(query(f"restore_{table}"), {"path": str(source / f"{table}.parquet")})
-            counts[table] = int(conn.execute(query(f"count_{table}")).fetchone()[0])
-            if counts[table] != manifest["rows"][table]:
-                raise InvalidInput(
-                    f"{table}: restored {counts[table]} rows, the manifest says {manifest['rows'][table]}",
-                    "the backup is incomplete; nothing was restored",
-                )
-        return counts
-
-    counts: dict[str, int] = storage.writer.submit(run).result()
+    counts = storage.import_tables(files, manifest["rows"])
     storage.reload_keys()
     return counts

@@ -29,6 +29,7 @@ from app.storage import SCOPES, Storage
 if TYPE_CHECKING:
     from app.demo import DemoLoad
     from pipelines.launch import LaunchFile
+    from pipelines.report_models import TargetHint
 
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
 # `launch plan` exit codes, so CI can gate a merge: nothing would change, something would.
@@ -322,6 +323,8 @@ def _apply_all(args: argparse.Namespace, *, dry_run: bool) -> int:
                 print(f"    {line}")
             if applied.result == "amended" and file.amendment is not None:
                 print(f"    reason: {file.amendment.reason}")
+            # Information beside the plan, never a warning: it leaves the exit code alone.
+            _print_hints(applied.hints, indent="    ")
     if dry_run:
         errors = f", {failures} with errors" if failures else ""
         print(
@@ -332,6 +335,22 @@ def _apply_all(args: argparse.Namespace, *, dry_run: bool) -> int:
             return 1
         return PLAN_CHANGES if counts["created"] + counts["updated"] + counts["amended"] else PLAN_NO_CHANGES
     return 1 if failures else 0
+
+
+def _grounded(hints: Sequence[TargetHint]) -> list[TargetHint]:
+    """The hints with past launches behind them: before the first launch closes there is
+    nothing to ground a target on, and a line per KPI saying so would only be noise."""
+    return [hint for hint in hints if hint.launches]
+
+
+def _print_hints(hints: Sequence[TargetHint], *, indent: str) -> None:
+    """Each KPI's target hint, and the past launches behind it with what each reached."""
+    from pipelines.compare import metric_value_text
+
+    for hint in _grounded(hints):
+        print(f"{indent}target {hint.kpi_id}: {hint.sentence}")
+        reached = ", ".join(f"{p.name} {metric_value_text(hint.metric, p.value)}" for p in hint.launches)
+        print(f"{indent}    {reached}")
 
 
 def cmd_launch_apply(args: argparse.Namespace) -> int:
@@ -407,7 +426,7 @@ def cmd_launch_amend(args: argparse.Namespace) -> int:
 
 def _as_of(value: str | None) -> datetime | None:
     """--as-of as naive UTC; None (the default: now) when not given."""
-    from app.launches import naive_utc
+    from pipelines.times import naive_utc
 
     if value is None:
         return None
@@ -435,6 +454,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     as_of = _as_of(args.as_of)
     with _backend(args) as data:
         readiness = data.readiness(args.key, as_of)
+        hints = data.target_hints(args.key)
     print(
         f"{readiness.launch_key}: {'live' if readiness.live else 'not live yet'}; "
         f"as of {readiness.as_of:%Y-%m-%d %H:%M}Z"
@@ -453,6 +473,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
         for kpi in readiness.kpis:
             print(f"  {kpi.message}")
+    if _grounded(hints.hints):
+        # What past closed launches reached: information for the targets, never a warning.
+        print("\nTargets beside past closed launches:")
+        _print_hints(hints.hints, indent="  ")
     if readiness.warnings:
         # A matcher that matches nothing, or a KPI that cannot be judged, fails the check, so
         # CI (or a pre-launch script) stops before a launch goes live unmeasurable.
@@ -466,7 +490,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_review(args: argparse.Namespace) -> int:
     from app.ingest import now_utc
-    from app.review import current_week
+    from app.page_data import current_week
 
     now = now_utc()
     week = args.week or current_week(now)

@@ -20,10 +20,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import httpx
 import orjson
@@ -31,12 +31,17 @@ import orjson
 from app import discovery
 from app.errors import Conflict, LandedError, StorageUnavailable
 from app.importer import ImportSummary, sniff_format
-from app.launches import AmendmentRequest, naive_utc
+from app.launches import AmendmentRequest
 from app.settings import Settings
-from app.storage import ApiKey, Storage
+from app.storage import ApiKey, Scope, Storage
 from pipelines.launch import LaunchFile, LaunchSpec
 from pipelines.readiness import Readiness
-from pipelines.report_models import LaunchReport
+from pipelines.report_models import LaunchReport, TargetHint, TargetHints
+from pipelines.times import naive_utc
+from pipelines.windows import window_end
+
+if TYPE_CHECKING:
+    from app.reports import ReportService
 
 ENV_URL = "LANDED_URL"
 ENV_KEY = "LANDED_KEY"
@@ -77,10 +82,12 @@ class HistoryLine:
 
 @dataclass(frozen=True)
 class Applied:
-    """What applying a spec file did (or, in a dry run, would do)."""
+    """What applying a spec file did (or, in a dry run, would do); before launch, with what
+    past closed launches reached for each KPI's metric."""
 
     result: str
     changes: list[str]
+    hints: list[TargetHint] = field(default_factory=list)
 
 
 class Progress(Protocol):
@@ -96,7 +103,7 @@ ProgressFactory = Callable[[Path, int | None, str], Progress]
 class Backend(Protocol):
     """What the commands need from the data, wherever it is."""
 
-    def create_key(self, name: str, scope: str, origins: list[str]) -> tuple[ApiKey, str]: ...
+    def create_key(self, name: str, scope: Scope, origins: list[str]) -> tuple[ApiKey, str]: ...
 
     def list_keys(self) -> list[ApiKey]: ...
 
@@ -111,6 +118,8 @@ class Backend(Protocol):
     def amend(self, key: str, request: AmendmentRequest, *, by: str) -> None: ...
 
     def readiness(self, key: str, as_of: datetime | None) -> Readiness: ...
+
+    def target_hints(self, key: str) -> TargetHints: ...
 
     def report(self, key: str, as_of: datetime | None, segment: str | None) -> LaunchReport: ...
 
@@ -145,13 +154,13 @@ def import_source(keys: list[ApiKey], name: str) -> ApiKey:
 
 def review_launch_count(launched: list[tuple[datetime, int]], week: str, now: datetime) -> int:
     """How many launches (launched_at, window_days) the review of `week` holds: those whose
-    window overlaps the week, as `app.review.review_sections` selects them."""
-    from app.review import parse_week
+    window overlaps the week, as `app.page_data.review_sections` selects them."""
+    from app.page_data import parse_week
 
     start, end = parse_week(week)
     as_of = min(end, naive_utc(now))
     return sum(
-        1 for at, days in launched if naive_utc(at) < as_of and naive_utc(at) + timedelta(days=days) > start
+        1 for at, days in launched if naive_utc(at) < as_of and window_end(naive_utc(at), days) > start
     )
 
 
@@ -169,8 +178,9 @@ class LocalBackend:
     def __init__(self, storage: Storage, settings: Settings) -> None:
         self.storage = storage
         self.settings = settings
+        self._reports: ReportService | None = None
 
-    def create_key(self, name: str, scope: str, origins: list[str]) -> tuple[ApiKey, str]:
+    def create_key(self, name: str, scope: Scope, origins: list[str]) -> tuple[ApiKey, str]:
         return self.storage.create_key(name, scope, origins=origins)
 
     def list_keys(self) -> list[ApiKey]:
@@ -181,10 +191,19 @@ class LocalBackend:
 
     def apply(self, file: LaunchFile, *, by: str, dry_run: bool) -> Applied:
         from app import launches
+        from app.compare import hints_for_spec
         from app.ingest import now_utc
+        from app.reports import ReportService
 
-        _, result, changes = launches.apply_file(self.storage, file, by=by, now=now_utc(), dry_run=dry_run)
-        return Applied(result, changes)
+        now = now_utc()
+        state, result, changes = launches.apply_file(self.storage, file, by=by, now=now, dry_run=dry_run)
+        if not dry_run or state.is_locked(now):
+            return Applied(result, changes)
+        # Targets are set before launch, so a plan shows what past launches reached beside them;
+        # one report service for the whole run, so launches shared by many files are read once.
+        if self._reports is None:
+            self._reports = ReportService(self.storage)
+        return Applied(result, changes, hints_for_spec(self.storage, self._reports, state.spec, now=now))
 
     def launches(self) -> list[LaunchRow]:
         from app import launches
@@ -214,6 +233,13 @@ class LocalBackend:
 
         return ReportService(self.storage).readiness(key, as_of=as_of or now_utc())
 
+    def target_hints(self, key: str) -> TargetHints:
+        from app.compare import target_hints
+        from app.ingest import now_utc
+        from app.reports import ReportService
+
+        return target_hints(self.storage, ReportService(self.storage), key, now=now_utc())
+
     def report(self, key: str, as_of: datetime | None, segment: str | None) -> LaunchReport:
         from app.ingest import now_utc
         from app.reports import ReportService, default_as_of
@@ -228,14 +254,11 @@ class LocalBackend:
         return report_markdown(self.report(key, as_of, segment))
 
     def review(self, week: str, fmt: ReviewFormat, now: datetime) -> tuple[str, int]:
+        from app.page_data import review_file, review_sections
         from app.reports import ReportService
-        from app.review import review_sections
-        from dashboards.pages import review_markdown, review_page
 
         sections = review_sections(self.storage, ReportService(self.storage), week=week, now=now)
-        if fmt == "md":
-            return review_markdown(week, sections, generated_at=now), len(sections)
-        return review_page(week, sections, generated_at=now, self_contained=True), len(sections)
+        return review_file(week, sections, fmt=fmt, now=now), len(sections)
 
     def import_files(
         self, paths: list[Path], *, source: str | None, progress: ProgressFactory
@@ -345,7 +368,7 @@ class RemoteBackend:
             tuple(data.get("origins") or ()),
         )
 
-    def create_key(self, name: str, scope: str, origins: list[str]) -> tuple[ApiKey, str]:
+    def create_key(self, name: str, scope: Scope, origins: list[str]) -> tuple[ApiKey, str]:
         data = self._json("POST", "/api/keys", json={"name": name, "scope": scope, "origins": origins})
         return self._key(data), str(data["secret"])
 
@@ -363,7 +386,8 @@ class RemoteBackend:
             content=file.model_dump_json(),
             headers={"Content-Type": "application/json"},
         )
-        return Applied(str(data["result"]), [str(c) for c in data.get("changes", [])])
+        hints = [TargetHint.model_validate(h) for h in data.get("target_hints", [])]
+        return Applied(str(data["result"]), [str(c) for c in data.get("changes", [])], hints)
 
     def _launch_list(self) -> list[dict[str, Any]]:
         launches: list[dict[str, Any]] = self._json("GET", "/api/launches")
@@ -403,6 +427,10 @@ class RemoteBackend:
         response = self._send("GET", f"/api/launches/{_segment(key)}/readiness", params=self._as_of(as_of))
         return Readiness.model_validate_json(response.content)
 
+    def target_hints(self, key: str) -> TargetHints:
+        response = self._send("GET", f"/api/launches/{_segment(key)}/target-hints")
+        return TargetHints.model_validate_json(response.content)
+
     def _report_params(self, as_of: datetime | None, segment: str | None) -> dict[str, str]:
         return {**self._as_of(as_of), **({"segment": segment} if segment is not None else {})}
 
@@ -418,7 +446,7 @@ class RemoteBackend:
         ).text
 
     def review(self, week: str, fmt: ReviewFormat, now: datetime) -> tuple[str, int]:
-        from app.review import parse_week
+        from app.page_data import parse_week
 
         parse_week(week)  # the same message as locally for a week that does not exist
         text = self._send("GET", f"/api/review.{fmt}", params={"week": week}).text

@@ -7,7 +7,7 @@ from __future__ import annotations
 import gzip
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from app import launches
 from app.importer import ImportSummary, import_files
 from app.launches import AmendmentRequest, KpiChange
 from app.storage import Storage
+from pipelines.times import as_utc, naive_utc, utc_text
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
 _EVENT_TIMES = ("timestamp", "sentAt", "receivedAt", "originalTimestamp")
@@ -34,18 +35,14 @@ class DemoLoad:
 
 
 def _parse(value: str) -> datetime:
-    return datetime.fromisoformat(value).astimezone(UTC)
-
-
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return as_utc(datetime.fromisoformat(value))
 
 
 def sample_shift(sample_dir: Path, today: datetime) -> timedelta:
     """Whole days that move the sample's end to the start of `today` (UTC days stay aligned)."""
     manifest = orjson.loads((sample_dir / "manifest.json").read_bytes())
     end = _parse(manifest["data_end"])
-    midnight = today.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = as_utc(today).replace(hour=0, minute=0, second=0, microsecond=0)
     return timedelta(days=(midnight - end).days)
 
 
@@ -56,7 +53,7 @@ def shift_events(source: Path, target: Path, shift: timedelta) -> None:
             event = orjson.loads(line)
             for name in _EVENT_TIMES:
                 if isinstance(event.get(name), str):
-                    event[name] = _iso(_parse(event[name]) + shift)
+                    event[name] = utc_text(_parse(event[name]) + shift, timespec="milliseconds")
             out.write(orjson.dumps(event) + b"\n")
 
 
@@ -71,7 +68,7 @@ def _shift_spec(data: dict[str, Any], shift: timedelta) -> dict[str, Any]:
     )
     for note in data.get("announcements", []):
         at = note["at"]
-        note["at"] = (at if isinstance(at, datetime) else _parse(str(at))).astimezone(UTC) + shift
+        note["at"] = as_utc(at if isinstance(at, datetime) else _parse(str(at))) + shift
     return data
 
 
@@ -94,7 +91,7 @@ def load_sample(
         spec = launches.parse_spec(_shift_spec(yaml.safe_load(path.read_text(encoding="utf-8")), shift))
         story = manifest["launches"][spec.key]
         owner = spec.owner
-        launches.put_launch(storage, spec, by=owner, now=_naive(_parse(story["defined_at"]) + shift))
+        launches.put_launch(storage, spec, by=owner, now=naive_utc(_parse(story["defined_at"]) + shift))
         for change in story.get("amendments", []):
             request = AmendmentRequest(
                 reason=change["reason"],
@@ -102,11 +99,7 @@ def load_sample(
                 kpis=[KpiChange.model_validate({"id": change["kpi"], change["field"]: change["new"]})],
             )
             launches.amend_launch(
-                storage, spec.key, request, by=change["by"], now=_naive(_parse(change["at"]) + shift)
+                storage, spec.key, request, by=change["by"], now=naive_utc(_parse(change["at"]) + shift)
             )
         keys.append(spec.key)
     return DemoLoad(write_key, read_key, admin_key, shift, summary, keys)
-
-
-def _naive(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None)

@@ -11,10 +11,7 @@ from app.errors import Unauthorized
 from app.http import key_from_headers
 from app.sessions import SESSION_COOKIE, Sessions
 from app.settings import Settings
-from app.storage import ApiKey, Storage
-
-READ_SCOPES = ("read", "admin")
-ADMIN_SCOPES = ("admin",)
+from app.storage import ADMIN_SCOPES, READ_SCOPES, ApiKey, Scope, Storage
 
 
 def get_settings(request: Request) -> Settings:
@@ -31,7 +28,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 
 
-def session_key(request: Request, storage: Storage, scopes: Iterable[str]) -> ApiKey:
+def session_key(request: Request, storage: Storage, scopes: Iterable[Scope]) -> ApiKey:
     """The live key behind the request's sign-in session; Unauthorized without a valid one, or
     when the key was revoked since."""
     sessions: Sessions = request.app.state.sessions

@@ -10,7 +10,6 @@ import zlib
 from http import HTTPStatus
 from typing import Any
 
-import duckdb
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -109,18 +108,7 @@ def install_error_handlers(app: FastAPI, *, retry_after_seconds: int) -> None:
             error_body(code, str(error.detail)), status_code=error.status_code, headers=error.headers
         )
 
-    async def storage_error(request: Request, error: Exception) -> JSONResponse:
-        # A read that failed inside DuckDB (e.g. the database was invalidated by an I/O fault):
-        # let the storage reopen it on next use, and tell the client to retry.
-        storage = getattr(request.app.state, "storage", None)
-        if storage is not None:
-            storage.check_connection()
-        return await landed_error(
-            request, StorageUnavailable("storage is unavailable; retry later", str(error))
-        )
-
     app.add_exception_handler(LandedError, landed_error)
-    app.add_exception_handler(duckdb.Error, storage_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
 

@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.errors import InvalidInput
-from app.ingest import ParsedBatch, Rejected, now_utc, parse_events
-from app.storage import Storage
+from app.ingest import EventApi, ParsedBatch, Rejected, now_utc, parse_events
+from app.storage import EventStore
 
 CHUNK_EVENTS = 10_000
 DEFAULT_SOURCE = "import"
@@ -182,7 +182,7 @@ def progress_total(path: Path) -> int:
 
 
 def import_file(
-    storage: Storage,
+    storage: EventStore,
     path: Path,
     *,
     source: str,
@@ -201,7 +201,8 @@ def import_file(
         segment = [e for e in events if not _is_posthog(e)]
         posthog = [e for e in events if _is_posthog(e)]
         batch = ParsedBatch(rejected=list(bad))
-        for api, group in (("import", segment), ("posthog", posthog)):
+        groups: tuple[tuple[EventApi, list[Any]], ...] = (("import", segment), ("posthog", posthog))
+        for api, group in groups:
             if not group:
                 continue
             parsed = parse_events(
@@ -226,7 +227,7 @@ def import_file(
 
 
 def import_files(
-    storage: Storage,
+    storage: EventStore,
     paths: list[Path],
     *,
     source: str,

@@ -11,10 +11,14 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal, NamedTuple
 
 import orjson
+
+# now_utc, the receive time, is defined with the other naive-UTC helpers; importable from here too.
+from pipelines.times import naive_utc
+from pipelines.times import now_utc as now_utc
 
 EVENT_TYPES = frozenset({"track", "identify", "page", "screen", "group", "alias"})
 MAX_FUTURE = timedelta(hours=23)
@@ -25,28 +29,34 @@ MAX_DEPTH = 16
 MAX_KEYS = 1000
 MAX_STRING_LENGTH = 65_536
 
-# Column order of the events table (sql/schema/001_create_events.sql).
-EVENT_COLUMNS = (
-    "source",
-    "message_id",
-    "type",
-    "event",
-    "user_id",
-    "anonymous_id",
-    "previous_id",
-    "group_id",
-    "properties",
-    "traits",
-    "context",
-    "original_timestamp",
-    "sent_at",
-    "received_at",
-    "occurred_at",
-    "is_clamped",
-    "api",
-)
 
-EventRow = tuple[Any, ...]
+# Which API an event came in through: Segment's HTTP API, PostHog's capture API, or an import.
+EventApi = Literal["segment", "posthog", "import"]
+
+
+class EventRow(NamedTuple):
+    """One row of the events table, fields in column order (sql/schema/001_create_events.sql)."""
+
+    source: str
+    message_id: str
+    type: str
+    event: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    previous_id: str | None
+    group_id: str | None
+    properties: str | None  # JSON text, like traits and context
+    traits: str | None
+    context: str | None
+    original_timestamp: datetime | None
+    sent_at: datetime | None
+    received_at: datetime
+    occurred_at: datetime
+    is_clamped: bool
+    api: EventApi
+
+
+EVENT_COLUMNS: tuple[str, ...] = EventRow._fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +104,7 @@ def parse_time(value: Any, field_name: str) -> datetime | None:
         raise EventError("invalid_timestamp", f"{field_name} must be an ISO 8601 string")
     if parsed.tzinfo is not None:
         try:
-            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+            parsed = naive_utc(parsed)
         except OverflowError:
             raise EventError("invalid_timestamp", f"{field_name} is outside the supported range") from None
     return parsed
@@ -213,7 +223,7 @@ def segment_row(
     received_at: datetime,
     batch_sent_at: datetime | None = None,
     default_type: str | None = None,
-    api: str = "segment",
+    api: EventApi = "segment",
     warnings: list[str] | None = None,
 ) -> EventRow:
     """One Segment-spec event as an events-table row, or EventError saying why not. Problems
@@ -254,7 +264,7 @@ def segment_row(
     occurred, clamped = corrected_time(timestamp, sent_at, received)
     message_id = _text_id(event.get("messageId"), "messageId") or _content_message_id(event)
     group_id = _text_id(event.get("groupId"), "groupId")
-    return (
+    return EventRow(
         source,
         message_id,
         event_type,
@@ -378,7 +388,7 @@ def parse_events(
     body_bytes: int,
     batch_sent_at: datetime | None = None,
     default_type: str | None = None,
-    api: str = "segment",
+    api: EventApi = "segment",
 ) -> ParsedBatch:
     """Split a list of raw events into rows to store and rejections to record."""
     parsed = ParsedBatch()
@@ -392,9 +402,13 @@ def parse_events(
                 at = posthog_received_at(raw, received_at)
                 sent = lenient_time(event.pop("sentAt", None), "sent_at", parsed.warnings) or batch_sent_at
                 row = segment_row(
-                    event, source=source, received_at=at, batch_sent_at=sent, warnings=parsed.warnings
+                    event,
+                    source=source,
+                    received_at=at,
+                    batch_sent_at=sent,
+                    api="posthog",
+                    warnings=parsed.warnings,
                 )
-                row = (*row[:-1], "posthog")
             else:
                 row = segment_row(
                     raw,
@@ -441,8 +455,3 @@ def _serialisable(value: Any) -> bool:
     except TypeError:
         return False
     return True
-
-
-def now_utc() -> datetime:
-    """The receive time, naive UTC like every stored time."""
-    return datetime.now(UTC).replace(tzinfo=None)

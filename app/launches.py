@@ -9,14 +9,14 @@ launch*). Amendments change the current target shown beside it, never the judged
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.errors import Conflict, InvalidInput, NotFound
-from app.storage import StaleLaunch, Storage
+from app.storage import MetaStore, StaleLaunch
 from pipelines.launch import (
     LOCKED_FIELDS,
     AmendmentNote,
@@ -26,6 +26,7 @@ from pipelines.launch import (
     LaunchSpec,
     is_rate_metric,
 )
+from pipelines.times import naive_utc, utc_text
 
 AMENDABLE_FIELDS = ("target", "min_sample", "by_day")
 
@@ -132,14 +133,6 @@ class AmendmentRequest(BaseModel):
         return value.strip()
 
 
-def _iso(value: datetime) -> str:
-    return naive_utc(value).isoformat(timespec="seconds") + "Z"
-
-
-def naive_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
-
-
 def parse_spec(data: Any) -> LaunchSpec:
     """A launch spec from parsed YAML/JSON, with every problem named by field."""
     try:
@@ -168,7 +161,7 @@ def describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def load_launch(storage: Storage, key: str) -> LaunchState:
+def load_launch(storage: MetaStore, key: str) -> LaunchState:
     versions = [
         Version(v, LaunchSpec.model_validate_json(spec), at, by)
         for v, spec, at, by in storage.launch_versions(key)
@@ -186,7 +179,7 @@ def _json(text: str | None) -> Any:
     return None if text is None else orjson.loads(text)
 
 
-def list_launches(storage: Storage) -> list[LaunchState]:
+def list_launches(storage: MetaStore) -> list[LaunchState]:
     return [load_launch(storage, key) for key in storage.launch_keys()]
 
 
@@ -194,7 +187,7 @@ Result = Literal["created", "updated", "amended", "unchanged"]
 
 
 def put_launch(
-    storage: Storage,
+    storage: MetaStore,
     spec: LaunchSpec,
     *,
     by: str,
@@ -232,7 +225,7 @@ def put_launch(
     changed = [f for f in LOCKED_FIELDS if getattr(spec, f) != getattr(latest, f)]
     if changed != ["kpis"] or amendment is None:
         raise Conflict(
-            f"launch {spec.key!r} went live at {_iso(latest.launched_at)}; "
+            f"launch {spec.key!r} went live at {utc_text(latest.launched_at, timespec='seconds')}; "
             f"{', '.join(changed)} can no longer change",
             (
                 f"to change a KPI target after launch, give the reason in the spec file "
@@ -255,7 +248,7 @@ def put_launch(
 
 
 def apply_file(
-    storage: Storage,
+    storage: MetaStore,
     file: LaunchFile,
     *,
     by: str,
@@ -278,7 +271,7 @@ def apply_file(
 
 
 def _commit(
-    storage: Storage,
+    storage: MetaStore,
     state: LaunchState | None,
     result: Result,
     *,
@@ -332,7 +325,7 @@ def _file_amendments(state: LaunchState, spec: LaunchSpec, amendment: AmendmentN
     if reused is not None:
         raise Conflict(
             f"launch {key!r}: the amendment reason was already given for the amendment of "
-            f"{_iso(reused.amended_at)}",
+            f"{utc_text(reused.amended_at, timespec='seconds')}",
             "say in amendment.reason why this change is made: each change after launch keeps its own reason",
             code="launch_locked",
         )
@@ -355,11 +348,12 @@ def _file_amendments(state: LaunchState, spec: LaunchSpec, amendment: AmendmentN
     return rows
 
 
-def delete_launch(storage: Storage, key: str, *, now: datetime) -> None:
+def delete_launch(storage: MetaStore, key: str, *, now: datetime) -> None:
     state = load_launch(storage, key)
     if state.is_locked(now):
         raise Conflict(
-            f"launch {key!r} went live at {_iso(state.launched_at)} and can no longer be deleted",
+            f"launch {key!r} went live at {utc_text(state.launched_at, timespec='seconds')} "
+            "and can no longer be deleted",
             "its targets are on record; amend KPIs instead",
             code="launch_locked",
         )
@@ -367,13 +361,14 @@ def delete_launch(storage: Storage, key: str, *, now: datetime) -> None:
 
 
 def amend_launch(
-    storage: Storage, key: str, request: AmendmentRequest, *, by: str, now: datetime
+    storage: MetaStore, key: str, request: AmendmentRequest, *, by: str, now: datetime
 ) -> LaunchState:
     """Records KPI changes after launch; every changed field is kept with old and new value."""
     state = load_launch(storage, key)
     if not state.is_locked(now):
         raise Conflict(
-            f"launch {key!r} is not live yet (launches at {_iso(state.launched_at)})",
+            f"launch {key!r} is not live yet "
+            f"(launches at {utc_text(state.launched_at, timespec='seconds')})",
             f"before launch, change KPIs freely with PUT /api/launches/{key}",
             code="launch_not_live",
         )
@@ -442,7 +437,7 @@ def _row(amendment_id: int, kpi_id: str, field: str, old: Any, new: Any) -> dict
 
 
 def _write(
-    storage: Storage,
+    storage: MetaStore,
     key: str,
     expected_version: int,
     *,

@@ -13,7 +13,7 @@ from app.http import IngestCors, install_error_handlers
 from app.observability import Metrics, RequestObserver
 from app.ratelimit import RateLimiter
 from app.reports import ReportService
-from app.routes import admin, exports, ingest, launches, ops, pages, reports
+from app.routes import admin, compare, exports, ingest, launches, ops, pages, reports
 from app.sessions import Sessions
 from app.settings import Settings
 from app.storage import Storage
@@ -76,6 +76,7 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     app.include_router(ingest.router)
     app.include_router(launches.router)
     app.include_router(reports.router)
+    app.include_router(compare.router)
     app.include_router(exports.router)
     app.include_router(admin.router)
     app.include_router(ops.router)

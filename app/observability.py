@@ -3,7 +3,7 @@ build many apps in one process), and one access-log line per request, both fed b
 middleware (BaseHTTPMiddleware would buffer streamed bodies and costs more per request).
 
 Storage and reports know nothing of Prometheus: the writer and the report service call back
-with plain numbers (`Writer.on_commit`, `ReportService(observer=...)`) and `Metrics` turns
+with plain numbers (`EventStore.on_commit`, `ReportService(observer=...)`) and `Metrics` turns
 them into series. Label values are bounded: the route *template* (never the raw path), the
 method, the status, the api and the write key's name (never a secret)."""
 
@@ -29,7 +29,8 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.storage import Storage, WriteResult
+from app.ingest import EventApi
+from app.storage import EventStore, WriteResult
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 ACCESS_LOGGER = "landed.access"
@@ -119,7 +120,7 @@ class Metrics:
         self._event_children: dict[tuple[str, str], tuple[Any, ...]] = {}
         self._request_children: dict[tuple[str, str, int], Any] = {}
 
-    def record_events(self, api: str, source: str, result: WriteResult) -> None:
+    def record_events(self, api: EventApi, source: str, result: WriteResult) -> None:
         children = self._event_children.get((api, source))
         if children is None:
             families = (
@@ -152,14 +153,14 @@ class Metrics:
     def report_computed(self, kind: str, seconds: float) -> None:
         self.report_seconds.labels(kind).observe(seconds)
 
-    def watch(self, storage: Storage) -> None:
+    def watch(self, storage: EventStore) -> None:
         """Feed the writer's commits and queue depth into these metrics."""
-        storage.writer.on_commit = self.observe_commit
-        self.queue_depth.set_function(lambda: float(storage.writer.queue_depth()))
+        storage.on_commit = self.observe_commit
+        self.queue_depth.set_function(lambda: float(storage.queue_depth()))
 
-    def unwatch(self, storage: Storage) -> None:
-        if storage.writer.on_commit == self.observe_commit:
-            storage.writer.on_commit = None
+    def unwatch(self, storage: EventStore) -> None:
+        if storage.on_commit == self.observe_commit:
+            storage.on_commit = None
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""

@@ -7,23 +7,21 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Protocol
 
 import polars as pl
-import pyarrow as pa
 
 from app import launches
 from app.errors import InvalidInput
-from app.launches import LaunchState, naive_utc
+from app.launches import LaunchState
 from app.storage import Storage
 from pipelines.launch import LaunchSpec
-from pipelines.readiness import Readiness, check_matchers, kpi_resolutions
-from pipelines.report import ReportInputs, compute_report, signal_property_names, trait_names
-from pipelines.report_models import LaunchReport, Window
-from pipelines.windows import baseline_start, evaluation_window, touched_days
-
-EPOCH = datetime(1970, 1, 1)
+from pipelines.plan import ReportPlan, audience_plan, matcher_check_plan, plan_report
+from pipelines.readiness import Readiness, audience_size, check_matchers, kpi_resolutions
+from pipelines.report import TRAITS_SCHEMA, ReportInputs, compute_report
+from pipelines.report_models import LaunchReport
+from pipelines.times import naive_utc
 
 CACHE_SIZE = 128
 
@@ -33,60 +31,19 @@ def default_as_of(now: datetime) -> datetime:
     return naive_utc(now).replace(second=0, microsecond=0)
 
 
-def report_window(spec: LaunchSpec, as_of: datetime) -> Window:
-    """The report's window: [launched_at, launched_at + window_days) cut at as_of. The events a
-    report reads also cover the pre-launch baseline period of the same length."""
-    return evaluation_window(naive_utc(spec.launched_at), spec.window_days, naive_utc(as_of))
+def launch_traits(storage: Storage, plan: ReportPlan) -> pl.DataFrame:
+    """The plan's trait values; without trait names there is nothing to select."""
+    if not plan.trait_names:
+        return pl.DataFrame(schema=TRAITS_SCHEMA)
+    return pl.from_arrow(storage.launch_traits(plan))  # type: ignore[return-value]
 
 
-def launch_signals(
-    storage: Storage, spec: LaunchSpec, start: datetime, end: datetime, *, identified_only: bool = False
-) -> pa.Table:
-    """The launch's candidate signal events in [start, end), with its matchers' properties."""
-    matchers = [*spec.signals.exposed, *spec.signals.used, *spec.signals.converted]
-    return storage.launch_signals(
-        start,
-        end,
-        event_names=sorted({m.event for m in matchers if m.event is not None}),
-        any_types=sorted({m.type for m in matchers if m.event is None}),
-        property_names=signal_property_names(spec),
-        channel_property=spec.channel_property,
-        identified_only=identified_only,
-    )
-
-
-def report_inputs(storage: Storage, spec: LaunchSpec, as_of: datetime, segment: str | None) -> ReportInputs:
-    """The three narrow frames of one report, selected by DuckDB with parameters bound."""
-    window = report_window(spec, as_of)
-    start, launched, end = baseline_start(window), window.start, window.end
-    properties = signal_property_names(spec)
-    traits = trait_names(spec, segment)
-    identified_only = spec.audience.identified_only
-    activity = storage.launch_activity(
-        start,
-        launched,
-        end,
-        days=len(touched_days(window)),
-        identified_only=identified_only,
-    )
-    signals = launch_signals(storage, spec, start, end, identified_only=identified_only)
-    trait_rows = storage.launch_traits(end, traits) if traits else None
+def report_inputs(storage: Storage, plan: ReportPlan) -> ReportInputs:
+    """The three narrow frames of one report, selected by DuckDB as the plan says."""
     return ReportInputs(
-        activity=pl.from_arrow(activity),  # type: ignore[arg-type]
-        signals=pl.from_arrow(signals),  # type: ignore[arg-type]
-        traits=pl.from_arrow(trait_rows) if trait_rows is not None else _empty_traits(),  # type: ignore[arg-type]
-        property_names=properties,
-    )
-
-
-def _empty_traits() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={
-            "user_id": pl.String,
-            "occurred_at": pl.Datetime("us"),
-            "trait": pl.String,
-            "value": pl.String,
-        }
+        activity=pl.from_arrow(storage.launch_activity(plan)),  # type: ignore[arg-type]
+        signals=pl.from_arrow(storage.launch_signals(plan)),  # type: ignore[arg-type]
+        traits=launch_traits(storage, plan),
     )
 
 
@@ -118,10 +75,8 @@ class ReportService:
         if segment is not None and not segment.strip():
             raise InvalidInput("segment must name a trait, e.g. plan", "query parameter: segment")
         spec = state.spec
-        as_of = naive_utc(as_of)
-        full_end = naive_utc(spec.launched_at) + timedelta(days=spec.window_days)
         # Past the window's end every as_of gives the same report: share one cache entry.
-        effective = min(as_of, full_end)
+        effective = min(naive_utc(as_of), naive_utc(spec.window_end))
         cache_key = (
             spec.key,
             state.latest.version,
@@ -133,16 +88,13 @@ class ReportService:
         cached = self._cached(
             "report",
             cache_key,
-            lambda: compute_report(
-                report_inputs(self._storage, spec, effective, segment),
-                launch=spec,
-                kpis=state.kpi_records,
-                as_of=effective,
-                segment=segment,
-            ),
+            lambda: self._compute(plan_report(spec, effective, kpis=state.kpi_records, segment=segment)),
         )
         assert isinstance(cached, LaunchReport)
         return cached
+
+    def _compute(self, plan: ReportPlan) -> LaunchReport:
+        return compute_report(report_inputs(self._storage, plan), plan)
 
     def _cached(
         self, kind: str, key: tuple[object, ...], compute: Callable[[], LaunchReport | Readiness]
@@ -185,12 +137,11 @@ class ReportService:
     def _readiness(self, state: LaunchState, as_of: datetime) -> Readiness:
         spec = state.spec
         live = state.is_locked(as_of)
-        properties = signal_property_names(spec)
-        signals = launch_signals(self._storage, spec, EPOCH, as_of)
+        plan = matcher_check_plan(spec, as_of)
         checks = check_matchers(
-            pl.from_arrow(signals),  # type: ignore[arg-type]
+            pl.from_arrow(self._storage.launch_signals(plan)),  # type: ignore[arg-type]
             launch=spec,
-            property_names=properties,
+            property_names=plan.property_names,
             as_of=as_of,
             known_events=self._storage.event_names(as_of),
         )
@@ -211,11 +162,8 @@ class ReportService:
         )
 
     def _recent_active(self, spec: LaunchSpec, as_of: datetime, days: int) -> int:
-        # The audience the window would hold had it started `days` days ago: the same audience
-        # rules (identified users, traits as of the start) applied to recent traffic.
-        start = as_of - timedelta(days=days)
-        recent = spec.model_copy(
-            update={"launched_at": start.replace(tzinfo=UTC), "window_days": days, "kpis": []}
-        )
-        inputs = report_inputs(self._storage, recent, as_of, None)
-        return compute_report(inputs, launch=recent, kpis=[], as_of=as_of).counts.active
+        # The audience the window would hold had it started `days` days ago: activity and
+        # traits of those days only, never the signals or a whole report.
+        plan = audience_plan(spec, as_of, days)
+        activity = pl.from_arrow(self._storage.launch_activity(plan))
+        return audience_size(activity, launch_traits(self._storage, plan), plan=plan)  # type: ignore[arg-type]

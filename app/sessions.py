@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.settings import Settings
-from app.storage import ApiKey, Storage
+from app.storage import ApiKey, MetaStore
 
 SESSION_COOKIE = "landed_session"
 # Before sessions, the cookie held the read key itself; it is cleared at sign-in and sign-out.
@@ -31,7 +31,7 @@ class Sessions:
         self.max_age = max(1, int(hours * 3600))
 
     @classmethod
-    def for_service(cls, settings: Settings, storage: Storage) -> Sessions:
+    def for_service(cls, settings: Settings, storage: MetaStore) -> Sessions:
         configured = settings.session_secret
         secret = configured.get_secret_value() if configured else storage.service_secret("session")
         return cls(secret, hours=settings.session_hours)

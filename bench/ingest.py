@@ -32,10 +32,7 @@ import asyncio
 import base64
 import multiprocessing
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -56,6 +53,7 @@ from app.queries import query, schema_statements
 from app.settings import Settings
 from app.storage import IngestRequest, Storage, rows_table, write_ingest_group
 from bench import Row, cpus
+from tests.helpers.live import start_serve, stop_gracefully, wait_until_listening
 
 NAME = "ingest"
 BATCH_SIZE = 100
@@ -63,7 +61,6 @@ CLIENTS = 4
 # A second run with larger batches shows how far larger commit groups move the rate.
 LARGE_BATCH_SIZE = 500
 TARGET_EVENTS_PER_SECOND = 50_000  # the bar set in the ingestion issue
-ROOT = Path(__file__).resolve().parent.parent
 EVENT_NAMES = (
     "Report Exported",
     "Dashboard Viewed",
@@ -200,30 +197,6 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _wait_until_listening(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"landed serve exited early:\n{log.read_text(errors='replace')}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("landed serve did not listen within 30 s")
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    # SIGINT is uvicorn's graceful shutdown: the lifespan closes the database cleanly.
-    server.send_signal(signal.SIGINT)
-    try:
-        server.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
-        raise RuntimeError("landed serve did not stop within 60 s") from None
-
-
 def run_http(db_path: Path, total: int, batch_size: int = BATCH_SIZE) -> ClientResult:
     """Serve `db_path`, send `total` events from another process, stop the service."""
     storage = Storage(str(db_path))
@@ -233,17 +206,10 @@ def run_http(db_path: Path, total: int, batch_size: int = BATCH_SIZE) -> ClientR
         storage.close()
     port = free_port()
     log = db_path.with_suffix(".log")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LANDED_")}
     with log.open("wb") as output:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--db", str(db_path), "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+        server = start_serve(db_path, port, output)
     try:
-        _wait_until_listening(port, server, log)
+        wait_until_listening(port, server, log)
         context = multiprocessing.get_context("spawn")
         receive, send = context.Pipe(duplex=False)
         client = context.Process(target=_client_process, args=(port, key, total, batch_size, send))
@@ -261,7 +227,7 @@ def run_http(db_path: Path, total: int, batch_size: int = BATCH_SIZE) -> ClientR
         # Stopping checkpoints what the write-ahead log still holds into the database file:
         # work the run deferred, so it is timed and reported too.
         stopping = time.perf_counter()
-        _stop(server)
+        stop_gracefully(server)
         stop_seconds = time.perf_counter() - stopping
     result.stop_seconds = stop_seconds
     if result.errors:
@@ -325,7 +291,7 @@ class StageCosts:
     contended_insert_rate: float
 
 
-def _parse_stage(bodies: list[bytes], source: str) -> list[IngestRequest]:
+def parse_stage(bodies: list[bytes], source: str) -> list[IngestRequest]:
     """What the request thread does with each body, minus HTTP (see app/routes/ingest.py)."""
     requests: list[IngestRequest] = []
     settings = Settings()
@@ -340,7 +306,7 @@ def _parse_stage(bodies: list[bytes], source: str) -> list[IngestRequest]:
             body_bytes=len(body),
             batch_sent_at=parse_time(payload.get("sentAt"), "sentAt"),
         )
-        requests.append((source, parsed, received_at, rows_table(parsed.rows)))
+        requests.append(IngestRequest(source, parsed, received_at, rows_table(parsed.rows)))
     return requests
 
 
@@ -374,9 +340,9 @@ def _busy_python(stop: threading.Event) -> None:
 def measure_stages(total: int, work: Path) -> StageCosts:
     """Parse, then insert into a fresh database twice: alone, and beside a busy Python thread."""
     bodies = make_bodies(total)
-    _parse_stage(bodies[:10], "warm-up")  # first use of pyarrow's converters costs ~0.3 s
+    parse_stage(bodies[:10], "warm-up")  # first use of pyarrow's converters costs ~0.3 s
     started, cpu_started = time.perf_counter(), time.thread_time()
-    requests = _parse_stage(bodies, "bench")
+    requests = parse_stage(bodies, "bench")
     parse_elapsed, parse_cpu = time.perf_counter() - started, time.thread_time() - cpu_started
     insert_rate, insert_cpu_us = _insert_stage(requests, work / "stage-insert.duckdb")
     stop = threading.Event()

@@ -12,121 +12,34 @@ and identity links must equal what the bulk load stored.
 Measured, each in a fresh subprocess so every run is cold and its peak memory (VmHWM) is its
 own: (a) `ReportService.report` for the team-workspaces launch after its window, with the `plan`
 segment, median of 3, with the time of its three DuckDB selects and of the Polars computation;
-(b) the same metrics by `bench/reference_metrics.sql` (plain DuckDB, written from the
-metric spec alone), median of 3. Bars from the issue on a 2-core machine: 10M events in under
-3 s and at most 1.5x the hand-written SQL; 100M under 30 s with peak memory under 8 GiB.
-
-`reference_metrics` is also what tests/test_report_reference.py runs to check every number.
+(b) the same metrics by `tests/reference/reference_metrics.sql` (plain DuckDB, written from
+the metric spec alone; tests/test_report_reference.py checks every report number against it),
+median of 3. Bars from the issue on a 2-core machine: 10M events in under 3 s and at most 1.5x
+the hand-written SQL; 100M under 30 s with peak memory under 8 GiB.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from bench import Row
-from pipelines.launch import LaunchSpec
+from tests.helpers.reference import reference_metrics, reference_params
 
 NAME = "report"
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = Path(__file__).resolve().parent / "reference_metrics.sql"
 DATA = Path(__file__).resolve().parent / "data"
 REPEATS = 3
-
-_PARAM = re.compile(r"\$([a-z_]+)")
-_RESULT = re.compile(r"--\s*result:\s*(\w+)")
-
-
-# -- the hand-written SQL ------------------------------------------------------------------------
-
-
-def statements(script: str) -> list[tuple[str | None, str]]:
-    """(result name or None, statement) for each statement of the script, in order."""
-    parts = re.split(r";[ \t]*\n", script)
-    found: list[tuple[str | None, str]] = []
-    for part in parts:
-        code = "\n".join(
-            line for line in part.splitlines() if line.strip() and not line.strip().startswith("--")
-        )
-        if not code.strip():
-            continue
-        match = _RESULT.match(part.strip())
-        found.append((match.group(1) if match else None, part.strip()))
-    return found
-
-
-def _sole(values: dict[str, list[str]], name: str) -> str:
-    allowed = values.get(name)
-    if allowed is None or len(allowed) != 1:
-        raise ValueError(f"the reference SQL needs exactly one value for where.{name}")
-    return allowed[0]
-
-
-def reference_params(spec: LaunchSpec, as_of: datetime, segment: str = "plan") -> dict[str, Any]:
-    """The script's parameters for a launch of the sample's shape (see the script's header);
-    other shapes are refused rather than measured wrongly."""
-    exposed = {(m.type, m.event): m.allowed() for m in spec.signals.exposed}
-    used = {(m.type, m.event): m.allowed() for m in spec.signals.used}
-    converted = {(m.type, m.event): m.allowed() for m in spec.signals.converted}
-    shape = (
-        set(exposed) == {("track", "Announcement Viewed"), ("page", "Feature Page")}
-        and set(used) == {("track", "Feature Used")}
-        and converted == {("track", "Plan Upgraded"): {"to_plan": ["premium"]}}
-        and spec.audience.identified_only
-        and len(spec.audience.where) == 1
-    )
-    if not shape:
-        raise ValueError(f"launch {spec.key!r} is not of the shape the reference SQL computes")
-    feature = _sole(used[("track", "Feature Used")], "feature")
-    if _sole(exposed[("track", "Announcement Viewed")], "feature") != feature:
-        raise ValueError("exposed and used matchers name different features")
-    (trait, values), = spec.audience.allowed().items()
-    launched = spec.launched_at.astimezone(UTC).replace(tzinfo=None)
-    return {
-        "launched_at": launched,
-        "window_end": launched + timedelta(days=spec.window_days),
-        "as_of": as_of.astimezone(UTC).replace(tzinfo=None) if as_of.tzinfo else as_of,
-        "feature": feature,
-        "feature_path": _sole(exposed[("page", "Feature Page")], "path"),
-        "audience_values": values,
-        "audience_pointer": json_pointer(trait),
-        "segment_pointer": json_pointer(segment),
-        "channel_pointer": json_pointer(spec.channel_property),
-    }
-
-
-def json_pointer(name: str) -> str:
-    """A property or trait name as an RFC 6901 JSON pointer (the name literally, not a path)."""
-    return "/" + name.replace("~", "~0").replace("/", "~1")
-
-
-def reference_metrics(
-    conn: duckdb.DuckDBPyConnection, params: dict[str, Any], script: str | None = None
-) -> dict[str, list[dict[str, Any]]]:
-    """Runs the script on `conn` (temporary tables only); returns each result as rows."""
-    results: dict[str, list[dict[str, Any]]] = {}
-    for name, statement in statements(script if script is not None else SCRIPT.read_text()):
-        used = {p: params[p] for p in sorted(set(_PARAM.findall(_strip_comments(statement))))}
-        cursor = conn.execute(statement, used)
-        if name is not None:
-            columns = [d[0] for d in cursor.description or []]
-            results[name] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    return results
-
-
-def _strip_comments(statement: str) -> str:
-    return "\n".join(line.split("--", 1)[0] for line in statement.splitlines())
 
 
 # -- building the databases ------------------------------------------------------------------
@@ -201,7 +114,7 @@ on conflict do nothing
 
 # The earliest anonymousId -> userId link of the file's events (from events carrying both, and
 # from alias: previousId), ties to the first in the file; an earlier link replaces a stored
-# later one, as app/storage.py does per group of events.
+# later one, as app/storage/duckdb_events.py does per group of events.
 _UPSERT_LINKS = """
 insert into identity_links
 with candidates as (

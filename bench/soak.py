@@ -27,7 +27,6 @@ import multiprocessing
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ import orjson
 from app.local_server import free_port
 from app.storage import Storage
 from bench import Row, cpus, markdown_table
-from bench.ingest import ROOT, _stop, _wait_until_listening
+from tests.helpers.live import start_serve, stop_gracefully, wait_until_listening
 
 NAME = "soak"
 CLIENTS = 4
@@ -325,14 +324,10 @@ def run_soak(seconds: float) -> SoakResult:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         log = db_path.with_suffix(".log")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LANDED_")}
         with log.open("wb") as output:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--db", str(db_path), "--port", str(port)],
-                cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
-            )
+            server = start_serve(db_path, port, output)
         try:
-            _wait_until_listening(port, server, log)
+            wait_until_listening(port, server, log)
             launched_at = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
             put = httpx.put(f"{url}/api/launches/{LAUNCH_KEY}", json=launch_spec(launched_at),
                             headers={"Authorization": f"Bearer {admin_key}"}, timeout=30)
@@ -340,7 +335,7 @@ def run_soak(seconds: float) -> SoakResult:
                 raise RuntimeError(f"defining the launch failed: {put.status_code} {put.text}")
             ingest, reads, rss, peak = _drive(url, write_key, read_key, seconds, server.pid)
         finally:
-            _stop(server)
+            stop_gracefully(server)
         with duckdb.connect(str(db_path), read_only=True) as conn:
             row = conn.execute("select count(*), count(distinct message_id) from events").fetchone()
         assert row is not None

@@ -8,11 +8,7 @@ raising: a window that has not started, no channels, a rate over n = 0.
 from __future__ import annotations
 
 import html
-import math
-import textwrap
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
-from datetime import time as dt_time
 from typing import Any, Final, Literal, get_args
 
 import plotly.graph_objects as go
@@ -24,19 +20,16 @@ from pipelines.report_models import (
     ConversionComparison,
     Funnel,
     FunnelStep,
-    Marker,
     Rate,
     RetentionWeek,
     SegmentRow,
     Segments,
-    Timeline,
 )
 
 __all__ = [
     "SEGMENT_METRICS",
     "STEP_LABELS",
     "SegmentMetric",
-    "adoption_timeline_chart",
     "channels_chart",
     "conversion_comparison_chart",
     "funnel_chart",
@@ -62,28 +55,9 @@ STEP_LABELS: Final[dict[str, str]] = {
 _INSIDE_SHARE: Final = 0.5
 _FUNNEL_HEADROOM: Final = 1.15
 
-# The adoption timeline's geometry. Each UTC day leaves this share of its span empty on each
-# side of its two bars; marker tags sit in up to three rows at the top of the plot, a tag
-# dropping a row when the previous one in its row is nearer than a share of the x axis; the
-# key explaining them is a line per marker under the axis's tick labels.
-_DAY: Final = timedelta(days=1)
-_ZERO: Final = timedelta(0)
-_BAR_PAD: Final = 0.1
-_TAG_ROWS: Final = 3
-_TAG_GAP: Final = 0.09
-_TAG_ROW_PX: Final = 20
-_KEY_LINE: Final = 16
-_KEY_WIDTH: Final = 44
-_KEY_HANG: Final = "&nbsp;" * 5
-_KEY_INDENT_PX: Final = 50
-_KEY_OFFSET_PX: Final = 44
-_TIMELINE_MARGIN: Final[dict[str, int]] = {"t": 40, "b": 50}
-_TIMELINE_TOP_PX: Final = 90  # the title and a one-row legend, as drawn on a wide screen
-
-
 # A title at the top of the figure that moves the plot (and a legend above it) down to make
 # room for itself, however many lines it and the legend take on a narrow screen.
-_TITLE_PUSHES_PLOT: Final[dict[str, Any]] = {
+TITLE_PUSHES_PLOT: Final[dict[str, Any]] = {
     "automargin": True,
     "yref": "container",
     "y": 1,
@@ -92,19 +66,31 @@ _TITLE_PUSHES_PLOT: Final[dict[str, Any]] = {
 }
 
 
-def _text(value: str) -> str:
-    """User-controlled text for plotly: plotly.js reads labels as a small HTML dialect, so a
-    channel called `<b>x` would turn bold; escaping makes it show literally."""
-    return html.escape(value, quote=False)
+# The helpers below (the ones without a leading underscore) are shared with the adoption
+# timeline, dashboards/timeline.py.
 
 
-def _figure(title: str, *, height: int, fig: Any = None) -> go.Figure:
+def plotly_text(value: object) -> str:
+    """Text for plotly: plotly.js reads labels as a small HTML dialect, so a channel called
+    `<b>x` would turn bold; escaping makes it show literally."""
+    return html.escape(str(value), quote=False)
+
+
+def plotly_label(template: str, *values: object) -> str:
+    """A label in plotly's HTML dialect: `template` holds the markup (`<b>{}</b><br>{} users`)
+    and every value filling its `{}` is escaped on the way in, so no label is built by hand
+    and none can miss an escape."""
+    return template.format(*(plotly_text(value) for value in values))
+
+
+def new_figure(title: str, *, height: int, fig: Any = None) -> go.Figure:
+    """`fig` (or a new figure) in the theme, with its title and height."""
     figure = fig if fig is not None else go.Figure()
     figure.update_layout(template=theme.TEMPLATE, title={"text": title}, height=height)
     return figure
 
 
-def _note(fig: go.Figure, message: str, *, hide_axes: bool = False) -> go.Figure:
+def add_note(fig: go.Figure, message: str, *, hide_axes: bool = False) -> go.Figure:
     """The explanatory line an empty or degenerate figure shows instead of an empty plot."""
     fig.add_annotation(
         text=message,
@@ -147,30 +133,19 @@ def _error_bars(rates: Sequence[Rate]) -> dict[str, Any]:
 
 
 def _rate_hover(heading: str, label: str, rate: Rate, denominator: str) -> str:
-    return (
-        f"<b>{heading}</b><br>{label} {theme.fmt_percent(rate.value)}<br>"
-        f"{theme.fmt_k_of_n(rate.k, rate.n)} {denominator}<br>"
-        f"95% interval {theme.fmt_interval(rate.interval)}"
+    return plotly_label(
+        "<b>{}</b><br>{} {}<br>{} {}<br>95% interval {}",
+        heading,
+        label,
+        theme.fmt_percent(rate.value),
+        theme.fmt_k_of_n(rate.k, rate.n),
+        denominator,
+        theme.fmt_interval(rate.interval),
     )
 
 
-def _utc_naive(at: datetime) -> datetime:
-    # plotly.js ignores or misreads UTC offsets in date strings; the axis is in UTC days.
-    return theme.as_utc(at).replace(tzinfo=None)
-
-
-def _ms(span: timedelta) -> int:
-    """A duration in plotly's date-axis units (milliseconds)."""
-    return round(span.total_seconds() * 1000)
-
-
-def _marker_time(at: datetime) -> str:
-    """A marker's instant, short enough for a phone: "Sep 16 09:00 UTC"."""
-    return f"{at:%b} {at.day} {at:%H:%M} UTC"
-
-
 def _step_hover(step: FunnelStep, users: Mapping[str, int]) -> str:
-    lines = [f"<b>{STEP_LABELS[step.step]}</b>", f"{theme.fmt_count(step.users)} users"]
+    lines = [plotly_label("<b>{}</b>", STEP_LABELS[step.step]), f"{theme.fmt_count(step.users)} users"]
     if step.parent is not None:
         parent = STEP_LABELS[step.parent].lower()
         lines.append(
@@ -188,9 +163,9 @@ def funnel_chart(funnel: Funnel, *, title: str = "Funnel") -> go.Figure:
     the step with the largest drop is drawn red. A label goes inside its bar only when the bar
     is long enough to hold it, so the slivers late in a funnel keep a readable label beside
     them. The drop's sentence (`funnel.summary`) is the page's to show, once, as text."""
-    fig = _figure(title, height=380)
+    fig = new_figure(title, height=380)
     if not funnel.steps:
-        return _note(fig, "No funnel yet: the window has not started", hide_axes=True)
+        return add_note(fig, "No funnel yet: the window has not started", hide_axes=True)
     users: dict[str, int] = {step.step: step.users for step in funnel.steps}
     widest = max(users.values())
     text = [
@@ -235,247 +210,7 @@ def funnel_chart(funnel: Funnel, *, title: str = "Funnel") -> go.Figure:
     fig.update_yaxes(type="category", autorange="reversed", ticklabelstandoff=6)
     fig.update_layout(bargap=0.25)
     if funnel.steps[0].users == 0:
-        _note(fig, "No active users in the window yet")
-    return fig
-
-
-def _marker_groups(markers: Sequence[Marker]) -> list[tuple[datetime, list[str]]]:
-    """Markers at the same instant (a launch and its first announcement, typically) share
-    one line and one tag; each group's labels stay in the order given."""
-    groups: dict[datetime, list[str]] = {}
-    for marker in markers:
-        groups.setdefault(_utc_naive(marker.at), []).append(marker.label)
-    return sorted(groups.items())
-
-
-def _tag_rows(instants: Sequence[datetime], span: timedelta) -> list[int]:
-    """The row (0 = top) of each marker's number tag: a tag drops a row when its neighbour
-    is closer than a share of the axis, so tags a day apart stay apart even on a phone."""
-    gap = span * _TAG_GAP
-    last: list[datetime | None] = [None] * _TAG_ROWS
-    rows: list[int] = []
-    for at in instants:
-        row = next(
-            (r for r, previous in enumerate(last) if previous is None or at - previous >= gap),
-            min(range(_TAG_ROWS), key=lambda r: last[r] or datetime.min),
-        )
-        last[row] = at
-        rows.append(row)
-    return rows
-
-
-def _marker_key(groups: Sequence[tuple[datetime, list[str]]]) -> list[str]:
-    """The lines of the key under the timeline, "1  Launch, in_app announcement · Sep 16
-    09:00 UTC", broken so that no line is wider than a phone's chart."""
-    lines: list[str] = []
-    for number, (at, labels) in enumerate(groups, start=1):
-        head = f"{number}  {', '.join(labels)}"
-        when = _marker_time(at)
-        if len(head) + len(when) + 3 <= _KEY_WIDTH:
-            parts = [f"{head} · {when}"]
-        else:
-            parts = [*textwrap.wrap(head, _KEY_WIDTH, break_on_hyphens=False), when]
-        first = _text(parts[0]).replace(str(number), f"<b>{number}</b>", 1)
-        lines.append(first)
-        lines.extend(f"{_KEY_HANG}{_text(part)}" for part in parts[1:])
-    return lines
-
-
-def _count_step(top: int) -> int:
-    """A round tick step (1, 2, 5 x 10^k) giving about four ticks up to `top` users."""
-    raw = max(top / 4, 1)
-    magnitude = 10 ** math.floor(math.log10(raw))
-    return next(int(m * magnitude) for m in (1, 2, 5, 10) if m * magnitude >= raw)
-
-
-def _day_spans(days: Sequence[date], start: datetime | None) -> list[tuple[datetime, datetime]]:
-    """The part of each UTC day inside the window: whole days, except that the launch day
-    begins at the launch itself."""
-    spans: list[tuple[datetime, datetime]] = []
-    for day in days:
-        low = datetime.combine(day, dt_time())
-        high = low + _DAY
-        if start is not None and low < start < high:
-            low = start
-        spans.append((low, high))
-    return spans
-
-
-def adoption_timeline_chart(
-    timeline: Timeline,
-    *,
-    start: datetime | None = None,
-    title: str = "Cumulative adoption",
-    height: int = 420,
-) -> go.Figure:
-    """Cumulative adoption rate per UTC day against the target, with the launch and each
-    announcement marked, over bars of new adopters and newly exposed users (right axis).
-
-    Each day's pair of bars and its point on the line sit inside that UTC day; the launch
-    day's begin at `start` (the window's start: give `report.window.start`; without it, the
-    "Launch" marker's time), so nothing is drawn before the launch. Markers are dotted lines
-    at their exact instants with a numbered tag at the top, explained in a key under the
-    axis, so labels never sit on the data or on each other."""
-    groups = _marker_groups(timeline.markers)
-    key = _marker_key(groups)
-    key_height = _KEY_LINE * len(key) + (8 if key else 0)
-    fig = _figure(title, height=height + key_height, fig=make_subplots(specs=[[{"secondary_y": True}]]))
-    if not timeline.days:
-        return _note(fig, "No days in the window yet", hide_axes=True)
-    if start is None:
-        start = next((m.at for m in timeline.markers if m.label == "Launch"), None)
-    launched = _utc_naive(start) if start is not None else None
-    days = [day.day for day in timeline.days]
-    spans = _day_spans(days, launched)
-    midnights = [datetime.combine(day, dt_time()) for day in days]
-    pads = [(high - low) * _BAR_PAD for low, high in spans]
-    widths = [(high - low - 2 * pad) / 2 for (low, high), pad in zip(spans, pads, strict=True)]
-    first = [low + pad - midnight for (low, _), pad, midnight in zip(spans, pads, midnights, strict=True)]
-    hover: list[str] = []
-    adopters = 0
-    for day in timeline.days:
-        adopters += day.new_adopters
-        rate = day.cumulative_adoption_rate
-        # The model carries the cumulative numerator implicitly (a running sum) but not the
-        # denominator; k / rate gives it back exactly for any realistic n.
-        so_far = (
-            theme.fmt_k_of_n(adopters, round(adopters / rate))
-            if rate and adopters
-            else f"{theme.fmt_count(adopters)} adopters"
-        )
-        hover.append(
-            f"<b>{theme.fmt_date(day.day)}</b><br>Cumulative adoption {theme.fmt_percent(rate)}"
-            f"<br>{so_far} active so far<br>New adopters {theme.fmt_count(day.new_adopters)}"
-            f" · newly exposed {theme.fmt_count(day.newly_exposed)}"
-            f" · active that day {theme.fmt_count(day.active)}"
-        )
-    # Bars are placed by hand (offset and width in ms from the day's midnight) rather than
-    # centred on the date, which would put half of the launch day's bars before the launch.
-    for name, values, colour, opacity, shift in (
-        ("Newly exposed", [d.newly_exposed for d in timeline.days], theme.GREY, 0.35, False),
-        ("New adopters", [d.new_adopters for d in timeline.days], theme.LIGHT_BLUE, 0.6, True),
-    ):
-        fig.add_trace(
-            go.Bar(
-                name=name,
-                x=days,
-                y=values,
-                offset=[
-                    _ms(off + (width if shift else _ZERO)) for off, width in zip(first, widths, strict=True)
-                ],
-                width=[_ms(width) for width in widths],
-                marker={"color": colour},
-                opacity=opacity,
-                hoverinfo="skip",
-            ),
-            secondary_y=True,
-        )
-    rates = [day.cumulative_adoption_rate for day in timeline.days]
-    fig.add_trace(
-        go.Scatter(
-            name="Cumulative adoption rate",
-            x=[low + (high - low) / 2 for low, high in spans],
-            y=rates,
-            mode="lines+markers",
-            line={"color": theme.BLUE, "width": 2.5},
-            hovertext=hover,
-            hoverinfo="text",
-        ),
-        secondary_y=False,
-    )
-    if timeline.target is not None:
-        fig.add_hline(
-            y=timeline.target,
-            line={"color": theme.GREEN, "dash": "dash", "width": 1.5},
-            annotation_text=f"Target {theme.fmt_percent(timeline.target)}",
-            annotation_position="top right",
-            annotation_font={"color": theme.GREEN},
-            secondary_y=False,
-        )
-    low_x = min([midnights[0], *(at for at, _ in groups)])
-    high_x = max([midnights[-1] + _DAY, *(at + _DAY / 2 for at, _ in groups)])
-    rows = _tag_rows([at for at, _ in groups], high_x - low_x)
-    for number, ((at, _), row) in enumerate(zip(groups, rows, strict=True), start=1):
-        fig.add_shape(
-            type="line",
-            name="marker",
-            x0=at,
-            x1=at,
-            xref="x",
-            y0=0,
-            y1=1,
-            yref="y domain",
-            line={"color": theme.MUTED, "dash": "dot", "width": 1},
-        )
-        fig.add_annotation(
-            text=f"<b>{number}</b>",
-            name="marker-tag",
-            x=at,
-            xref="x",
-            y=1,
-            yref="y domain",
-            yanchor="top",
-            yshift=-_TAG_ROW_PX * row,
-            showarrow=False,
-            font={"size": 11, "color": theme.MUTED},
-            bgcolor="white",
-            bordercolor=theme.MUTED,
-            borderwidth=1,
-            borderpad=2,
-        )
-    if groups:
-        fig.add_annotation(
-            text="<br>".join(key),
-            name="marker-key",
-            xref="paper",
-            yref="paper",
-            x=0,
-            y=0,
-            xanchor="left",
-            yanchor="top",
-            # From under the left axis's title rather than the plot's edge: a phone's width.
-            xshift=-_KEY_INDENT_PX,
-            yshift=-_KEY_OFFSET_PX,
-            align="left",
-            showarrow=False,
-            font={"size": 11, "color": theme.MUTED},
-        )
-    # Headroom above the data for the marker tags, in both axes' units, estimated from the
-    # plot's height in px (the figure is responsive in width only).
-    plot_px = height - _TIMELINE_TOP_PX - _TIMELINE_MARGIN["b"]
-    tag_px = (max(rows) + 1) * _TAG_ROW_PX + 6 if groups else 0
-    room = 1 - min(0.45, tag_px / plot_px)
-    top_rate = max([r for r in rates if r is not None] + [timeline.target or 0])
-    peak = max(max(day.newly_exposed, day.new_adopters) for day in timeline.days)
-    step = _count_step(math.ceil(peak / room))
-    fig.update_layout(
-        barmode="overlay",
-        hovermode="x unified",
-        margin={"t": _TIMELINE_MARGIN["t"], "b": _TIMELINE_MARGIN["b"] + key_height},
-        # The title pushes the plot down and the legend hangs from under it, so a legend
-        # that wraps on a narrow screen grows into the margin, never over the title.
-        title=_TITLE_PUSHES_PLOT,
-        legend={"yref": "paper", "y": 1.04, "yanchor": "bottom"},
-    )
-    fig.update_xaxes(range=[low_x, high_x], type="date", hoverformat="%Y-%m-%d")
-    fig.update_yaxes(
-        title_text="Cumulative adoption",
-        tickformat=".1~%",
-        range=[0, (top_rate or 0.1) / room],
-        secondary_y=False,
-    )
-    fig.update_yaxes(
-        title_text="Users per day",
-        tickformat=",d",
-        tickmode="linear",
-        tick0=0,
-        dtick=step,
-        range=[0, max(step * math.ceil(peak / room / step), step)],
-        showgrid=False,
-        secondary_y=True,
-    )
-    if adopters == 0:
-        _note(fig, "No adopters yet")
+        add_note(fig, "No active users in the window yet")
     return fig
 
 
@@ -486,7 +221,7 @@ def channels_chart(
     who tried the feature after that exposure with its 95% interval (right). Give `active`
     (the report's active count) to show the reach's exact denominator on hover."""
     height = max(300, 120 + 44 * len(channels))
-    fig = _figure(
+    fig = new_figure(
         title,
         height=height,
         fig=make_subplots(
@@ -499,16 +234,18 @@ def channels_chart(
         ),
     )
     if not channels:
-        return _note(fig, "No exposures by channel yet", hide_axes=True)
-    names = [_text(channel.channel) for channel in channels]
+        return add_note(fig, "No exposures by channel yet", hide_axes=True)
+    names = [plotly_text(channel.channel) for channel in channels]
     reach_hover = [
-        f"<b>{name}</b><br>Reach {theme.fmt_percent(channel.reach)}<br>"
-        + (
+        plotly_label(
+            "<b>{}</b><br>Reach {}<br>{}",
+            channel.channel,
+            theme.fmt_percent(channel.reach),
             f"{theme.fmt_k_of_n(channel.exposed, active)} active users exposed here"
             if active is not None
-            else f"{theme.fmt_count(channel.exposed)} users exposed here"
+            else f"{theme.fmt_count(channel.exposed)} users exposed here",
         )
-        for name, channel in zip(names, channels, strict=True)
+        for channel in channels
     ]
     fig.add_trace(
         go.Bar(
@@ -543,8 +280,8 @@ def channels_chart(
             error_x=_error_bars(tried),
             marker={"color": theme.BLUE, "size": 10},
             hovertext=[
-                _rate_hover(name, "Tried after exposure", rate, "exposed here")
-                for name, rate in zip(names, tried, strict=True)
+                _rate_hover(channel.channel, "Tried after exposure", rate, "exposed here")
+                for channel, rate in zip(channels, tried, strict=True)
             ],
             hoverinfo="text",
             showlegend=False,
@@ -558,7 +295,7 @@ def channels_chart(
     # Categories stack bottom-up by default; reversed, the list reads top-down as given.
     fig.update_yaxes(autorange="reversed", type="category")
     if all(rate.n == 0 for rate in tried):
-        _note(fig, "Nobody was exposed through a channel yet")
+        add_note(fig, "Nobody was exposed through a channel yet")
     return fig
 
 
@@ -581,13 +318,12 @@ def segments_chart(
     label = theme.metric_label(metric)
     rows = segments.rows if segments is not None else []
     heading = title or (
-        f"{label} by {_text(segments.trait)}" if segments is not None else f"{label} by segment"
+        plotly_label("{} by {}", label, segments.trait) if segments is not None else f"{label} by segment"
     )
-    fig = _figure(heading, height=max(300, 120 + 40 * len(rows)))
+    fig = new_figure(heading, height=max(300, 120 + 40 * len(rows)))
     if segments is None or not rows:
-        return _note(fig, "No segment breakdown for this report", hide_axes=True)
-    trait = _text(segments.trait)
-    names = [_text(row.value) for row in rows]
+        return add_note(fig, "No segment breakdown for this report", hide_axes=True)
+    names = [plotly_text(row.value) for row in rows]
     rates = [_segment_rate(row, metric) for row in rows]
     fig.add_trace(
         go.Bar(
@@ -598,9 +334,13 @@ def segments_chart(
             error_x=_error_bars(rates),
             marker={"color": theme.BLUE},
             hovertext=[
-                _rate_hover(f"{trait} = {name}", label, rate, "users")
-                + f"<br>{theme.fmt_count(row.active)} active in segment"
-                for name, rate, row in zip(names, rates, rows, strict=True)
+                "<br>".join(
+                    [
+                        _rate_hover(f"{segments.trait} = {row.value}", label, rate, "users"),
+                        f"{theme.fmt_count(row.active)} active in segment",
+                    ]
+                )
+                for rate, row in zip(rates, rows, strict=True)
             ],
             hoverinfo="text",
         )
@@ -616,7 +356,7 @@ def segments_chart(
     fig.update_xaxes(tickformat=".0%", rangemode="tozero", title_text=label)
     fig.update_yaxes(autorange="reversed", type="category")
     if all(rate.n == 0 for rate in rates):
-        _note(fig, "No users in these segments yet")
+        add_note(fig, "No users in these segments yet")
     return fig
 
 
@@ -654,10 +394,10 @@ def retention_chart(
     are counted, so later weeks have smaller n, and a week nobody has finished yet says so
     in its slot. A KPI's `target` is drawn over its own `target_week` only (a week-2 target
     says nothing about week 4), or across all weeks when no week is given."""
-    fig = _figure(title, height=360)
+    fig = new_figure(title, height=360)
     fig.update_yaxes(tickformat=".0%", range=[0, 1], fixedrange=True)
     if not weeks:
-        return _note(fig, "No adopter has been around for a full week yet", hide_axes=True)
+        return add_note(fig, "No adopter has been around for a full week yet", hide_axes=True)
     rates = [week.rate for week in weeks]
     fig.add_trace(
         go.Bar(
@@ -677,7 +417,7 @@ def retention_chart(
     for week in weeks:
         if week.rate.n == 0:
             fig.add_annotation(
-                text=f"not yet<br>measurable:<br>no adopter's<br>week {week.week} is over",
+                text=plotly_label("not yet<br>measurable:<br>no adopter's<br>week {} is over", week.week),
                 name="not-measurable",
                 x=week.week,
                 y=0,
@@ -723,7 +463,7 @@ def retention_chart(
             )
     fig.update_xaxes(title_text="Weeks since first use", tickprefix="Week ", dtick=1)
     if all(rate.n == 0 for rate in rates):
-        _note(fig, "No adopter has been around for a full week yet")
+        add_note(fig, "No adopter has been around for a full week yet")
     return fig
 
 
@@ -731,16 +471,19 @@ def conversion_comparison_chart(cmp: ConversionComparison, *, title: str = "Conv
     """Adopters' conversion beside active non-adopters', each with its 95% interval and its
     value written above the interval's top, and the difference with its Newcombe interval in
     the title. The report's caution (`cmp.note`) is the page's to show, once, as text."""
-    fig = _figure(title, height=380)
+    fig = new_figure(title, height=380)
     if cmp.difference is not None:
         # A subtitle of two short lines: one line of both would not fit a phone's chart.
         fig.update_layout(
             title={
                 "subtitle": {
-                    "text": f"Difference {theme.fmt_points(cmp.difference)}<br>"
-                    f"95% interval {theme.fmt_points_interval(cmp.interval)}"
+                    "text": plotly_label(
+                        "Difference {}<br>95% interval {}",
+                        theme.fmt_points(cmp.difference),
+                        theme.fmt_points_interval(cmp.interval),
+                    )
                 },
-                **_TITLE_PUSHES_PLOT,
+                **TITLE_PUSHES_PLOT,
             }
         )
     names = ["Adopters", "Active non-adopters"]
@@ -764,11 +507,11 @@ def conversion_comparison_chart(cmp: ConversionComparison, *, title: str = "Conv
     highs = [rate.interval.high if rate.interval is not None else rate.value or 0 for rate in rates]
     fig.update_yaxes(tickformat=".0%", range=[0, max(max(highs) * 1.15, 0.01)])
     if cmp.adopters.n == 0 and cmp.non_adopters.n == 0:
-        _note(fig, "No active users yet")
+        add_note(fig, "No active users yet")
     elif cmp.adopters.n == 0:
-        _note(fig, "No adopters yet")
+        add_note(fig, "No adopters yet")
     elif cmp.non_adopters.n == 0:
-        _note(fig, "No active non-adopters to compare with")
+        add_note(fig, "No active non-adopters to compare with")
     return fig
 
 

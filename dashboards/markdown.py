@@ -1,10 +1,29 @@
-"""One launch report as Markdown, for meeting notes and `landed report --format md`."""
+"""Launch reports and the weekly review as Markdown, for meeting notes: `landed report --format
+md`, `landed review --format md` and their API routes. User text is made inert on its way in,
+so a name cannot turn into markup when the notes are rendered."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Final
+
 from dashboards import theme
-from dashboards.pages import markdown_text
+from dashboards.review import ReviewSection, kpi_moves, review_order, verdict_line
 from pipelines.report_models import LaunchReport, Rate
+
+__all__ = ["markdown_text", "report_markdown", "review_markdown"]
+
+_MARKDOWN_SPECIAL: Final = "\\`*_[]<>|~"
+
+
+def markdown_text(value: str) -> str:
+    """User text made inert in Markdown: inline markup characters backslash-escaped (so
+    `<script>` stays text when the notes are rendered) and line breaks flattened so a name
+    cannot start a block of its own; user text never starts a line, so block markers
+    (`#`, `-`, `1.`) need no escaping."""
+    flat = " ".join(value.split())
+    return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in flat)
 
 
 def _rate_line(name: str, rate: Rate) -> str:
@@ -95,4 +114,39 @@ def report_markdown(report: LaunchReport) -> str:
         f"({theme.fmt_points_interval(cmp.interval)}). {markdown_text(cmp.note)}",
         "",
     ]
+    return "\n".join(lines)
+
+
+def review_markdown(
+    week: str, sections: Sequence[ReviewSection], *, generated_at: datetime | None = None
+) -> str:
+    """The weekly review as Markdown for meeting notes, in the same order as the page."""
+    ordered = review_order(sections)
+    lines = [f"# Weekly launch review: {markdown_text(week)}", ""]
+    if generated_at is not None:
+        lines += [f"Generated {theme.fmt_datetime(generated_at)}.", ""]
+    if not ordered:
+        lines += ["No live launches this week.", ""]
+    for section in ordered:
+        report = section.current
+        provisional = " (provisional)" if report.provisional else ""
+        lines += [
+            f"## {markdown_text(report.name)}: {theme.verdict_label(report.verdict)}{provisional}",
+            "",
+            f"- Owner: {markdown_text(report.owner)}",
+            f"- Verdict: {markdown_text(verdict_line(section))}",
+        ]
+        moves = kpi_moves(report, section.previous)
+        if moves:
+            lines.append("- KPIs that moved:")
+            lines += [f"  - {markdown_text(move.text)}" for move in moves]
+        else:
+            lines.append("- KPIs that moved: none")
+        new_warnings = section.new_warnings
+        if new_warnings:
+            lines.append("- New warnings:")
+            lines += [f"  - {markdown_text(warning)}" for warning in new_warnings]
+        else:
+            lines.append("- New warnings: none")
+        lines.append("")
     return "\n".join(lines)

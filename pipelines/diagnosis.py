@@ -13,10 +13,12 @@ from collections.abc import Sequence
 import polars as pl
 
 from pipelines.launch import KpiRecord, LaunchSpec
+from pipelines.metrics import count_columns, count_rates
 from pipelines.rates import rate, share
 from pipelines.report_models import (
     Channel,
     ConversionComparison,
+    Counts,
     Funnel,
     FunnelStep,
     FunnelStepName,
@@ -30,7 +32,8 @@ from pipelines.report_models import (
     Window,
 )
 from pipelines.stats import newcombe_difference_interval
-from pipelines.windows import naive_utc, touched_days
+from pipelines.times import naive_utc
+from pipelines.windows import touched_days
 
 ASSOCIATION_NOTE = "Association, not an effect: adopters may differ from non-adopters in other ways."
 NO_ACTIVE_USERS = "No active users in the window yet."
@@ -121,17 +124,9 @@ def compute_channels(active: pl.DataFrame, channel_exposures: pl.DataFrame) -> l
 
 def compute_segments(active: pl.DataFrame, *, trait: str) -> Segments:
     """Each rate by the `segment` column (the trait as of the window start, or "(none)")."""
-    exposed, adopter, repeat = pl.col("is_exposed"), pl.col("is_adopter"), pl.col("is_repeat")
     rows = (
         active.group_by("segment")
-        .agg(
-            active=pl.len(),
-            exposed=exposed.sum(),
-            adopters=adopter.sum(),
-            tried=(exposed & adopter).sum(),
-            repeated=repeat.sum(),
-            converted=pl.col("is_converted_after_use").sum(),
-        )
+        .agg(**count_columns())
         .sort(["active", "segment"], descending=[True, False])
     )
     return Segments(
@@ -140,11 +135,7 @@ def compute_segments(active: pl.DataFrame, *, trait: str) -> Segments:
             SegmentRow(
                 value=row["segment"],
                 active=row["active"],
-                exposure_rate=rate(row["exposed"], row["active"]),
-                adoption_rate=rate(row["adopters"], row["active"]),
-                notice_to_try_rate=rate(row["tried"], row["exposed"]),
-                repeat_usage_rate=rate(row["repeated"], row["adopters"]),
-                conversion_rate=rate(row["converted"], row["adopters"]),
+                **count_rates(Counts.model_validate(row)),
             )
             for row in rows.iter_rows(named=True)
         ],
@@ -187,7 +178,8 @@ def compute_timeline(
     kpis: Sequence[KpiRecord],
 ) -> Timeline:
     """Per UTC day of the window: active, newly exposed and new adopters, with the cumulative
-    adoption rate (adopters so far / users of A whose first event in the window came so far).
+    adoption and exposure rates (adopters, or exposed users, so far / users of A whose first
+    event in the window came so far).
 
     `active_by_day` holds (day, active) from the window's activity, already limited to A.
     """
@@ -204,6 +196,7 @@ def compute_timeline(
         .sort("day")
         .with_columns(
             adopted_so_far=pl.col("new_adopters").cum_sum(),
+            exposed_so_far=pl.col("newly_exposed").cum_sum(),
             arrived_so_far=pl.col("arrived").cum_sum(),
         )
     )
@@ -217,6 +210,7 @@ def compute_timeline(
                 newly_exposed=row["newly_exposed"],
                 new_adopters=row["new_adopters"],
                 cumulative_adoption_rate=share(row["adopted_so_far"], row["arrived_so_far"]),
+                cumulative_exposure_rate=share(row["exposed_so_far"], row["arrived_so_far"]),
             )
             for row in counts.iter_rows(named=True)
         ],

@@ -18,20 +18,11 @@ import polars as pl
 
 from pipelines.audience import trait_states
 from pipelines.launch import LaunchSpec, Matcher
-from pipelines.windows import DAY
+from pipelines.windows import DAY, Span
 
 NO_CHANNEL = "(none)"
 WEEK_US = int(timedelta(days=7) / timedelta(microseconds=1))
 DAY_US = int(DAY / timedelta(microseconds=1))
-
-
-@dataclass(frozen=True)
-class Span:
-    """The stretch of time one report looks at: [lookback, end), the launch at `start`."""
-
-    lookback: datetime
-    start: datetime
-    end: datetime
 
 
 @dataclass(frozen=True)
@@ -58,10 +49,7 @@ def matches(matcher: Matcher, property_names: Sequence[str]) -> pl.Expr:
     if matcher.event is not None:
         condition = condition & (pl.col("event") == matcher.event)
     for prop, allowed in matcher.allowed().items():
-        if prop not in property_names:
-            # The storage selected other properties than the matchers test: a contract bug,
-            # which would otherwise silently match nothing.
-            raise ValueError(f"property {prop!r} is not among the selected {list(property_names)}")
+        # property_names come from the same plan as the matchers, so every tested one is there.
         value = pl.col("props").list.get(property_names.index(prop), null_on_oob=True)
         condition = condition & value.is_in(allowed)
     # Comparisons with a null event or property give null; null means "does not match".

@@ -6,7 +6,7 @@ stores and locks them, the pipelines read them.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -18,6 +18,9 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from pipelines.times import as_utc
+from pipelines.windows import window_end
 
 RATE_METRICS = (
     "exposure_rate",
@@ -64,7 +67,7 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 def in_supported_range(value: datetime) -> datetime:
     """Times between 2000 and 2100 (UTC): launches, announcements and report times."""
     try:
-        utc = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        utc = as_utc(value)
     except OverflowError:
         utc = None
     if utc is None or not EARLIEST <= utc < LATEST:
@@ -73,7 +76,7 @@ def in_supported_range(value: datetime) -> datetime:
 
 
 def _utc(value: datetime) -> datetime:
-    return in_supported_range(value).astimezone(UTC)
+    return as_utc(in_supported_range(value))
 
 
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
@@ -195,7 +198,7 @@ class LaunchSpec(_Model):
 
     @property
     def window_end(self) -> datetime:
-        return self.launched_at + timedelta(days=self.window_days)
+        return window_end(self.launched_at, self.window_days)
 
     def locked_part(self) -> dict[str, Any]:
         """What may not change after launch, for comparing two versions (KPI order aside)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypedDict
 
 import polars as pl
 
@@ -51,13 +52,18 @@ def _before(column: str, end: datetime) -> pl.Expr:
     return (pl.col(column) < end).fill_null(False)
 
 
+def is_active(audience: Audience, *, start: datetime, end: datetime) -> pl.Expr:
+    """True for users of A in the window [start, end): an event in it and in the audience."""
+    return _before("first_event_at", end) & in_audience(audience, start=start, end=end)
+
+
 def with_window_flags(
     users: pl.LazyFrame, *, audience: Audience, start: datetime, end: datetime
 ) -> pl.LazyFrame:
     """Adds is_active (A), is_exposed, is_adopter, is_repeat, is_converted_after_use and
     has_converted for the window ending at `end`."""
     return users.with_columns(
-        is_active=_before("first_event_at", end) & in_audience(audience, start=start, end=end),
+        is_active=is_active(audience, start=start, end=end),
         is_exposed=_before("first_exposed_at", end),
         is_adopter=_before("first_used_at", end),
         is_repeat=_before("repeat_at", end),
@@ -68,6 +74,43 @@ def with_window_flags(
 
 def keep_active(users: pl.LazyFrame) -> pl.LazyFrame:
     return users.filter(pl.col("is_active"))
+
+
+def count_columns() -> dict[str, pl.Expr]:
+    """The counts of section 4 as aggregations over flagged active users: |A|, |E|, |U|,
+    tried (E and U), repeated and converted. The report's totals and each segment row of
+    the diagnosis aggregate these same expressions."""
+    exposed, adopter = pl.col("is_exposed"), pl.col("is_adopter")
+    return {
+        "active": pl.len(),
+        "exposed": exposed.sum(),
+        "adopters": adopter.sum(),
+        "tried": (exposed & adopter).sum(),
+        "repeated": pl.col("is_repeat").sum(),
+        "converted": pl.col("is_converted_after_use").sum(),
+    }
+
+
+class CountRates(TypedDict):
+    """The five rates that are a count over another count."""
+
+    exposure_rate: Rate
+    adoption_rate: Rate
+    notice_to_try_rate: Rate
+    repeat_usage_rate: Rate
+    conversion_rate: Rate
+
+
+def count_rates(counts: Counts) -> CountRates:
+    """The five count rates with their denominators (spec section 4), for the report's
+    metrics and for each segment row alike."""
+    return CountRates(
+        exposure_rate=rate(counts.exposed, counts.active),
+        adoption_rate=rate(counts.adopters, counts.active),
+        notice_to_try_rate=rate(counts.tried, counts.exposed),
+        repeat_usage_rate=rate(counts.repeated, counts.adopters),
+        conversion_rate=rate(counts.converted, counts.adopters),
+    )
 
 
 def days_to_adopt(active: pl.DataFrame) -> list[float]:
@@ -151,34 +194,18 @@ def compute_window_outcome(
         .pipe(keep_active)
         .collect()
     )
-    exposed, adopter, repeat = pl.col("is_exposed"), pl.col("is_adopter"), pl.col("is_repeat")
-    converted = pl.col("is_converted_after_use")
+    exposed = pl.col("is_exposed")
     totals = active.select(
-        active=pl.len(),
-        exposed=exposed.sum(),
-        adopters=adopter.sum(),
-        tried=(exposed & adopter).sum(),
-        repeated=repeat.sum(),
-        converted=converted.sum(),
-        tried_repeated=(exposed & repeat).sum(),
-        tried_converted=(exposed & converted).sum(),
+        **count_columns(),
+        # The funnel's later steps follow the users who noticed it (E) only.
+        tried_repeated=(exposed & pl.col("is_repeat")).sum(),
+        tried_converted=(exposed & pl.col("is_converted_after_use")).sum(),
     ).row(0, named=True)
-    counts = Counts(
-        active=totals["active"],
-        exposed=totals["exposed"],
-        adopters=totals["adopters"],
-        tried=totals["tried"],
-        repeated=totals["repeated"],
-        converted=totals["converted"],
-    )
+    counts = Counts.model_validate(totals)  # the count columns; extra ones are ignored
     weekly = retention(active, journeys.used_weeks, end=window.end, weeks=weeks)
     adoption_days = days_to_adopt(active)
     metrics = Metrics(
-        exposure_rate=rate(counts.exposed, counts.active),
-        adoption_rate=rate(counts.adopters, counts.active),
-        notice_to_try_rate=rate(counts.tried, counts.exposed),
-        repeat_usage_rate=rate(counts.repeated, counts.adopters),
-        conversion_rate=rate(counts.converted, counts.adopters),
+        **count_rates(counts),
         baseline_conversion_rate=baseline_conversion(journeys.users, audience=audience, window=window),
         median_days_to_adopt=median_days(adoption_days),
         week_n_retention=[RetentionWeek(week=n, rate=weekly[n]) for n in report_weeks],

@@ -12,11 +12,15 @@ from datetime import datetime, timedelta
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
-from pipelines.journeys import matches
+from pipelines.audience import trait_states
+from pipelines.journeys import matches, presence_by_user
 from pipelines.launch import LaunchSpec, Matcher, is_rate_metric
+from pipelines.metrics import is_active
+from pipelines.plan import ReportPlan
+from pipelines.report import ACTIVITY_SCHEMA, TRAITS_SCHEMA, Frame, as_input_frame
 from pipelines.report_models import UtcTime
 from pipelines.stats import wilson_interval_at
-from pipelines.windows import naive_utc
+from pipelines.times import naive_utc
 
 RECENT = timedelta(days=7)
 
@@ -154,6 +158,19 @@ def _matcher_warning(
     if events == 0 and window_open:
         return f"{label} matched nothing in the last 7 days (last seen {last.isoformat(timespec='minutes')}Z)"
     return None
+
+
+def audience_size(activity: Frame, traits: Frame, *, plan: ReportPlan) -> int:
+    """|A| of the plan's window from its activity and trait frames alone: the audience rules
+    of the report (identified users, traits as of the window's start) without reading a
+    single signal. Readiness plans it with `pipelines.plan.audience_plan`."""
+    window = plan.window
+    users = presence_by_user(as_input_frame(activity, ACTIVITY_SCHEMA), plan.span)
+    if plan.trait_pairs:
+        states = trait_states(as_input_frame(traits, TRAITS_SCHEMA), wanted=plan.trait_pairs)
+        users = users.join(states, on="user_id", how="left")
+    active = users.filter(is_active(plan.launch.audience, start=window.start, end=window.end))
+    return int(active.select(pl.len()).collect().item())
 
 
 def _denominator(metric: str, active: int, kpis: dict[str, float]) -> int | None:

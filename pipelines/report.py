@@ -1,18 +1,16 @@
 """The launch report: every number of the metrics contract, the KPI verdicts and the diagnosis,
 computed from three narrow frames the storage layer selects with SQL.
 
-`compute_report` is the one entry point. The storage layer asks `signal_property_names` and
-`trait_names` which property and trait values to select, so both sides agree on the order of
-`props` and on which traits exist. The signal and trait frames need not be limited to the
-report's periods: rows outside them are filtered here. The activity frame is already one row
-per user for exactly the report's span (times outside it are ignored).
+`compute_report` is the one entry point. It takes the frames and the `ReportPlan` the storage
+layer selected them by, so both read the same periods and the same order of `props`. The signal
+and trait frames need not be limited to the report's periods: rows outside them are filtered
+here. The activity frame is already one row per user for exactly the plan's span (times outside
+it are ignored).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -24,13 +22,14 @@ from pipelines.diagnosis import (
     compute_segments,
     compute_timeline,
 )
-from pipelines.journeys import Span, collect_journeys
-from pipelines.launch import KpiRecord, LaunchSpec, retention_week
+from pipelines.journeys import collect_journeys
+from pipelines.launch import KpiRecord, retention_week
 from pipelines.metrics import WindowOutcome, compute_window_outcome
+from pipelines.plan import ReportPlan
 from pipelines.rates import always_valid_median, always_valid_rate_interval
 from pipelines.report_models import Interval, KpiResult, LaunchReport, Rate, Segments, Window
 from pipelines.verdicts import kpi_verdict, launch_verdict
-from pipelines.windows import baseline_start, evaluation_window, naive_utc, touched_days
+from pipelines.windows import touched_days
 
 ACTIVITY_SCHEMA: dict[str, pl.DataType] = {
     "user_id": pl.String(),
@@ -60,35 +59,21 @@ Frame = pl.DataFrame | pl.LazyFrame
 
 @dataclass(frozen=True)
 class ReportInputs:
-    """The storage layer's frames for one report (schemas: ACTIVITY_SCHEMA, SIGNALS_SCHEMA,
-    TRAITS_SCHEMA; times naive or aware UTC).
+    """The storage layer's frames for one report plan (schemas: ACTIVITY_SCHEMA,
+    SIGNALS_SCHEMA, TRAITS_SCHEMA; times naive or aware UTC).
 
-    activity: one row per user with an event in the report's span (the window and its baseline
+    activity: one row per user with an event in the plan's span (the window and its baseline
       period): the first event at or after launched_at, the last one before it, and
       active_days, one character per UTC day the window touches from the launch's day on, '1'
       when the user had an event that day inside the window ('0' or missing otherwise).
-    signals: candidate signal events; `props` holds the values of `property_names`, in order.
-    traits: every known value of the traits `trait_names` lists, each timed by its event.
+    signals: candidate signal events; `props` holds the values of the plan's property_names,
+      in order.
+    traits: every known value of the plan's trait_names, each timed by its event.
     """
 
     activity: Frame
     signals: Frame
     traits: Frame
-    property_names: Sequence[str] = field(default_factory=list)
-
-
-def signal_property_names(launch: LaunchSpec) -> list[str]:
-    """The properties any matcher of the launch tests, sorted: the order of `props`."""
-    matchers = [*launch.signals.exposed, *launch.signals.used, *launch.signals.converted]
-    return sorted({prop for matcher in matchers for prop in matcher.where})
-
-
-def trait_names(launch: LaunchSpec, segment: str | None = None) -> list[str]:
-    """The traits the audience filter and the segment breakdown need, sorted."""
-    names = set(launch.audience.where)
-    if segment is not None:
-        names.add(segment)
-    return sorted(names)
 
 
 def as_input_frame(frame: Frame, schema: dict[str, pl.DataType]) -> pl.LazyFrame:
@@ -110,21 +95,6 @@ def as_input_frame(frame: Frame, schema: dict[str, pl.DataType]) -> pl.LazyFrame
             column = column.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
         columns.append(column.cast(dtype))
     return lazy.select(columns)
-
-
-def _distinct_windows(report_window: Window, kpi_windows: Sequence[Window]) -> list[Window]:
-    # Metrics depend only on where a window ends (all start at launch), so KPIs whose by_day
-    # windows are cut to the same end share one computation.
-    by_end = {report_window.end: report_window}
-    for window in kpi_windows:
-        by_end.setdefault(window.end, window)
-    return list(by_end.values())
-
-
-def report_weeks(window_days: int) -> list[int]:
-    """Retention weeks shown on the report: those that fit in the full window for a user
-    adopting at launch (weeks 1..3 of a 28-day window), whatever as_of is."""
-    return list(range(1, window_days // 7))
 
 
 def _measure(outcome: WindowOutcome, metric: str) -> tuple[float | None, Interval | None, int]:
@@ -210,70 +180,46 @@ def active_users_by_day(active: pl.DataFrame, *, window: Window) -> pl.DataFrame
     return pl.DataFrame({"day": days, "active": counts}, schema={"day": pl.Date, "active": pl.UInt32})
 
 
-def compute_report(
-    inputs: ReportInputs,
-    *,
-    launch: LaunchSpec,
-    kpis: list[KpiRecord],
-    as_of: datetime,
-    segment: str | None = None,
-) -> LaunchReport:
-    """The launch report as of `as_of`, judging `kpis` (as first set) and, when `segment`
-    names a trait, breaking each rate down by it."""
-    launched_at = naive_utc(launch.launched_at)
-    as_of = naive_utc(as_of)
-    window = evaluation_window(launched_at, launch.window_days, as_of)
-    kpi_windows = [
-        window
-        if record.first_set.by_day is None
-        else evaluation_window(launched_at, record.first_set.by_day, as_of)
-        for record in kpis
-    ]
-    windows = _distinct_windows(window, kpi_windows)
-    # Traits as of the launch (every window, the segment) and of each baseline's start.
-    trait_pairs = [(launched_at, name) for name in trait_names(launch, segment)] + [
-        (baseline_start(w), name) for w in windows for name in launch.audience.where
-    ]
-
+def compute_report(inputs: ReportInputs, plan: ReportPlan) -> LaunchReport:
+    """The launch report the plan describes: as of its as_of, judging its KPIs (as first set)
+    and, when its segment names a trait, breaking each rate down by it."""
+    launch, window = plan.launch, plan.window
     activity = as_input_frame(inputs.activity, ACTIVITY_SCHEMA)
     signals = as_input_frame(inputs.signals, SIGNALS_SCHEMA)
     traits = as_input_frame(inputs.traits, TRAITS_SCHEMA)
-    span = Span(lookback=baseline_start(window), start=launched_at, end=window.end)
     journeys = collect_journeys(
         activity,
         signals,
         traits,
         launch=launch,
-        property_names=list(inputs.property_names),
-        trait_pairs=trait_pairs,
-        span=span,
+        property_names=plan.property_names,
+        trait_pairs=plan.trait_pairs,
+        span=plan.span,
     )
 
-    shown_weeks = report_weeks(launch.window_days)
-    weeks = sorted(
-        {*shown_weeks, *(w for r in kpis if (w := retention_week(r.first_set.metric)) is not None)}
-    )
     outcomes = {
         w.end: compute_window_outcome(
             journeys,
             window=w,
             audience=launch.audience,
-            weeks=weeks,
-            report_weeks=shown_weeks,
+            weeks=plan.weeks,
+            report_weeks=plan.shown_weeks,
         )
-        for w in windows
+        for w in plan.windows
     }
     report = outcomes[window.end]
     kpi_results = [
         judge_kpi(record, kpi_window, outcomes[kpi_window.end])
-        for record, kpi_window in zip(kpis, kpi_windows, strict=True)
+        for record, kpi_window in zip(plan.kpis, plan.kpi_windows, strict=True)
     ]
 
     active = report.active
     segments: Segments | None = None
-    if segment is not None:
-        with_segment = active.with_columns(segment=segment_value(segment, start=launched_at, end=window.end))
-        segments = compute_segments(with_segment, trait=segment)
+    if plan.segment is not None:
+        with_segment = active.with_columns(
+            segment=segment_value(plan.segment, start=window.start, end=window.end)
+        )
+        segments = compute_segments(with_segment, trait=plan.segment)
     counts = report.counts
     return LaunchReport(
         launch_key=launch.key,
@@ -300,6 +246,6 @@ def compute_report(
             active_users_by_day(active, window=window),
             window=window,
             launch=launch,
-            kpis=kpis,
+            kpis=plan.kpis,
         ),
     )

@@ -3,21 +3,17 @@ dashboards draw. Rates are 0..1 floats; a rate whose denominator is 0 has value 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-
-def _utc_text(value: datetime) -> str:
-    aware = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return aware.isoformat().replace("+00:00", "Z")
-
+from pipelines.times import utc_text
 
 # Times are computed as naive UTC; in JSON they carry their zone (RFC 3339), e.g. "...Z".
 UtcTime = Annotated[
     datetime,
-    PlainSerializer(_utc_text, return_type=str, when_used="json"),
+    PlainSerializer(utc_text, return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
 ]
 
@@ -192,6 +188,10 @@ class TimelineDay(_Result):
     newly_exposed: int
     new_adopters: int
     cumulative_adoption_rate: float | None
+    cumulative_exposure_rate: float | None = Field(
+        default=None,
+        description="users exposed so far / users of A whose first event in the window came so far",
+    )
 
 
 class Marker(_Result):
@@ -220,3 +220,91 @@ class LaunchReport(_Result):
     segments: Segments | None
     adopters_vs_non_adopters: ConversionComparison
     timeline: Timeline
+
+
+# ----------------------------------------------------------------------------- across launches
+
+# The days since launch at which launches are compared, and the statuses of a metric at a day.
+COMPARISON_DAYS: tuple[int, ...] = (7, 14, 28)
+MetricAtDayStatus = Literal["measured", "not_reached", "beyond_window"]
+
+
+class CurvePoint(_Result):
+    """One UTC day of a launch's window, counted from the launch's day (day 0)."""
+
+    day: int = Field(description="days since launch: 0 is the UTC day the launch went live")
+    utc_date: date
+    cumulative_adoption_rate: float | None
+    cumulative_exposure_rate: float | None
+
+
+class MetricAtDay(_Result):
+    """A metric over the launch's first `day` days, as a report as of launched_at + day gives it."""
+
+    metric: str
+    day: int
+    status: MetricAtDayStatus = Field(
+        description="measured; not_reached: the launch is not that many days old yet; "
+        "beyond_window: the window is shorter"
+    )
+    value: float | None
+    interval: Interval | None = Field(description="the fixed-horizon 95% interval")
+    n: int
+
+
+class LaunchComparison(_Result):
+    """One launch as the compare page and `GET /api/compare` show it beside others."""
+
+    key: str
+    name: str
+    owner: str
+    launched_at: UtcTime
+    window_days: int
+    closed: bool = Field(description="the window has ended")
+    verdict: LaunchVerdict
+    curve: list[CurvePoint]
+    metrics: list[MetricAtDay]
+    funnel: Funnel
+
+
+class Comparison(_Result):
+    """Launches side by side, aligned on their launch day."""
+
+    as_of: UtcTime
+    days: list[int] = Field(description="the days since launch the metrics are compared at")
+    metrics: list[str] = Field(description="adoption_rate and every compared launch's KPI metrics")
+    launches: list[LaunchComparison]
+
+
+class PastValue(_Result):
+    """What one past closed launch reached for a metric by a day."""
+
+    key: str
+    name: str
+    launched_at: UtcTime
+    value: float
+    n: int
+
+
+class TargetHint(_Result):
+    """A KPI's target beside what past closed launches reached for its metric by the same day."""
+
+    kpi_id: str
+    metric: str
+    comparator: Literal[">=", "<="]
+    target: float
+    day: int = Field(description="the KPI's by_day, or the window's length when it has none")
+    launches: list[PastValue] = Field(description="the past launches, most recently closed first")
+    median: float | None
+    low: float | None
+    high: float | None
+    is_stretch: bool = Field(
+        description="no past launch reached the target (for <= KPIs: none got as low as it)"
+    )
+    sentence: str
+
+
+class TargetHints(_Result):
+    launch_key: str
+    as_of: UtcTime
+    hints: list[TargetHint]

@@ -7,23 +7,32 @@ comparisons never mix aware and naive datetimes.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 from pipelines.report_models import Window
 
 DAY = timedelta(days=1)
 
 
-def naive_utc(value: datetime) -> datetime:
-    """An aware datetime converted to UTC and stripped; a naive one is taken as UTC already."""
-    if value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
+@dataclass(frozen=True)
+class Span:
+    """The stretch of time one report reads: [lookback, end), the launch at `start`."""
+
+    lookback: datetime
+    start: datetime
+    end: datetime
+
+
+def window_end(start: datetime, days: int) -> datetime:
+    """The end of a window of `days` days from `start`, before any cut: the one definition
+    behind a launch's window end and every KPI's by_day window."""
+    return start + timedelta(days=days)
 
 
 def evaluation_window(start: datetime, days: int, as_of: datetime) -> Window:
     """[start, start + days) cut at as_of; an as_of at or before the start leaves it empty."""
-    full_end = start + timedelta(days=days)
+    full_end = window_end(start, days)
     end = max(start, min(full_end, as_of))
     return Window(
         start=start,

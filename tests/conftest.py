@@ -1,11 +1,11 @@
-"""Shared fixtures: a fresh database per test, the app through TestClient, a real uvicorn."""
+"""Shared fixtures: a fresh database per test, the app through TestClient, a real uvicorn, a
+headless Chromium. What tests share besides fixtures is in tests/helpers/."""
 
 from __future__ import annotations
 
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +16,7 @@ from app.local_server import serving
 from app.main import create_app
 from app.settings import Settings
 from app.storage import Storage
+from tests.helpers.live import Keys, LiveServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -31,13 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-@dataclass(frozen=True)
-class Keys:
-    write: str
-    read: str
-    admin: str
 
 
 @pytest.fixture
@@ -65,12 +59,6 @@ def keys(storage: Storage) -> Keys:
 def client(settings: Settings, storage: Storage) -> Iterator[TestClient]:
     with TestClient(create_app(settings, storage)) as test_client:
         yield test_client
-
-
-@dataclass(frozen=True)
-class LiveServer:
-    url: str
-    storage: Storage
 
 
 @pytest.fixture

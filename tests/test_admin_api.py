@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -31,40 +27,16 @@ from fastapi.testclient import TestClient
 from app.backup import MANIFEST, TABLES, restore
 from app.local_server import free_port, serving
 from app.main import create_app
+from app.page_data import review_sections
 from app.reports import ReportService
-from app.review import review_sections
 from app.settings import Settings
 from app.storage import Storage
-from dashboards.markdown import report_markdown
-from dashboards.pages import review_markdown
-from tests.conftest import Keys, LiveServer
-from tests.test_security import LIVE, seed_launches
+from dashboards.markdown import report_markdown, review_markdown
+from tests.helpers.builders import ndjson, track
+from tests.helpers.http import assert_error, bearer
+from tests.helpers.live import LIVE, Keys, LiveServer, Served, seed_launches
 
-ROOT = Path(__file__).resolve().parent.parent
-ERROR_FIELDS = {"code", "message", "detail"}
 KEY_FIELDS = {"key_id", "name", "scope", "created_at", "revoked_at", "origins"}
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
-
-
-def track(user: str, message_id: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "track", "event": "Feature Used", "userId": user, "messageId": message_id, **extra}
-
-
-def ndjson(events: list[Any]) -> bytes:
-    return b"".join(orjson.dumps(e) + b"\n" for e in events)
-
-
-def assert_error(response: httpx.Response, status: int, *, code: str | None = None, names: str = "") -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == ERROR_FIELDS, body
-    if code is not None:
-        assert body["code"] == code, body
-    if names:
-        assert names in body["message"] + body["detail"], body
 
 
 # ----------------------------------------------------------------------------- keys
@@ -542,41 +514,6 @@ def test_the_review_links_use_the_public_url_when_set(tmp_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- first start
-
-
-class Served:
-    """`landed serve` in its own process; what it prints and logs go to two files."""
-
-    def __init__(self, db: Path, port: int, folder: Path, run: int) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self.stdout = folder / f"stdout-{run}.txt"
-        self.stderr = folder / f"stderr-{run}.txt"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LANDED_")}
-        with self.stdout.open("wb") as out, self.stderr.open("wb") as err:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--db", str(db), "--port", str(port)],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=err,
-            )
-
-    def wait_until_listening(self) -> str:
-        """What it printed before it answered /healthz."""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.stdout.read_text() + self.stderr.read_text()
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self.stdout.read_text()
-            except httpx.TransportError:
-                time.sleep(0.1)
-        raise AssertionError("landed serve did not start: " + self.stderr.read_text())
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            self.process.wait(timeout=30)
 
 
 def test_first_start_prints_an_admin_key_once(tmp_path: Path) -> None:

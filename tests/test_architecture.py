@@ -1,10 +1,13 @@
-"""Meta-tests that keep the architecture honest: imports point one way, every SQL file is
-used and parses, and nothing in the project reads outside it."""
+"""Meta-tests that keep the architecture honest: imports point one way, only the DuckDB store
+imports duckdb and the rest of the app reaches storage through the package's interfaces, no
+page builds HTML in Python strings, tests share code through tests/helpers only, every SQL file
+is used and parses, and nothing in the project reads outside it."""
 
 from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -23,14 +26,19 @@ ALLOWED = {
 }
 
 
-def _own_imports(path: Path) -> set[str]:
+def _imports(path: Path) -> set[str]:
+    """Every module `path` imports by absolute name."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
-    return {name for name in found if name.split(".")[0] in PACKAGES}
+    return found
+
+
+def _own_imports(path: Path) -> set[str]:
+    return {name for name in _imports(path) if name.split(".")[0] in PACKAGES}
 
 
 @pytest.mark.parametrize("package", PACKAGES)
@@ -42,6 +50,111 @@ def test_imports_point_one_way(package: str) -> None:
         for name in _own_imports(path)
         if not any(name == a or name.startswith(a + ".") for a in allowed)
     }
+    assert offending == set()
+
+
+def _modules(*folders: str) -> list[Path]:
+    return [path for folder in folders for path in sorted((ROOT / folder).rglob("*.py"))]
+
+
+def _outside_storage(path: Path) -> bool:
+    return (ROOT / "app" / "storage") not in path.parents
+
+
+def test_only_the_duckdb_store_imports_duckdb() -> None:
+    offending = [
+        str(path.relative_to(ROOT))
+        for path in _modules("app", "pipelines", "dashboards")
+        if _outside_storage(path) and "duckdb" in {name.split(".")[0] for name in _imports(path)}
+    ]
+    assert offending == []
+
+
+def _storage_exports() -> set[str]:
+    """The names app/storage/__init__.py lists in `__all__`."""
+    tree = ast.parse((ROOT / "app" / "storage" / "__init__.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return set(ast.literal_eval(node.value))
+    raise AssertionError("app/storage/__init__.py has no __all__")
+
+
+def _imported(path: Path) -> Iterator[tuple[str, list[str]]]:
+    """(module, names taken from it) for each import of `path`; no names for `import module`."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from ((alias.name, []) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module, [alias.name for alias in node.names]
+
+
+def test_the_app_reaches_storage_through_its_interfaces_only() -> None:
+    exported = _storage_exports()
+    offending: set[str] = set()
+    for path in filter(_outside_storage, _modules("app")):
+        where = path.relative_to(ROOT)
+        for module, names in _imported(path):
+            if module.startswith("app.storage."):
+                offending.add(f"{where} imports {module}")
+            elif module == "app.storage":
+                offending |= {f"{where} imports app.storage.{name}" for name in names if name not in exported}
+        offending |= {
+            f"{where} uses app.storage.{node.attr}"
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+            if isinstance(node, ast.Attribute)
+            and ast.unparse(node.value) == "app.storage"
+            and node.attr not in exported
+        }
+    assert offending == set()
+
+
+HTML_TAG = re.compile(r"<[a-zA-Z/!]")
+
+
+def _html_text(node: ast.AST) -> bool:
+    """A string literal holding an HTML tag."""
+    text = node.value if isinstance(node, ast.Constant) else None
+    return isinstance(text, str) and HTML_TAG.search(text) is not None
+
+
+def _builds_html(node: ast.AST) -> bool:
+    """An f-string, a `+` or `%` of strings, or a `.format` whose literal text holds an HTML tag."""
+    if isinstance(node, ast.JoinedStr):
+        return any(_html_text(part) for part in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
+        return _html_text(node.left) or _html_text(node.right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        return _html_text(node.func.value)
+    return False
+
+
+def test_no_page_builds_html_in_python_strings() -> None:
+    """Pages are Jinja2 templates (dashboards/templates/), which escape every value they write."""
+    offending = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for path in _modules("dashboards")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.expr) and _builds_html(node)
+    ]
+    assert offending == []
+
+
+def test_tests_share_code_through_helpers_only() -> None:
+    """Test modules import shared code from tests.helpers, never from each other or conftest,
+    and from bench only the public names of the benchmark they test; helpers import no bench."""
+    helpers = ROOT / "tests" / "helpers"
+    offending: set[str] = set()
+    for path in _modules("tests"):
+        where = path.relative_to(ROOT)
+        for module, names in _imported(path):
+            from_bench = module.split(".")[0] == "bench"
+            from_tests = module.startswith(("tests.test_", "tests.conftest"))
+            if from_tests or (from_bench and helpers in path.parents):
+                offending.add(f"{where} imports {module}")
+            elif from_bench:
+                offending |= {f"{where} imports {module}.{name}" for name in names if name.startswith("_")}
     assert offending == set()
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bench.ingest import CLIENTS, _parse_stage, make_bodies, measure_stages, stage_rows
+from bench.ingest import CLIENTS, make_bodies, measure_stages, parse_stage, stage_rows
 
 
 def test_parse_stage_turns_every_body_into_rows_and_arrow() -> None:
     bodies = make_bodies(250, batch_size=100)
-    requests = _parse_stage(bodies, "bench")
+    requests = parse_stage(bodies, "bench")
     assert [len(batch.rows) for _, batch, _, _ in requests] == [100, 100, 50]
     assert all(not batch.rejected for _, batch, _, _ in requests)
     tables = [table for _, _, _, table in requests]

@@ -25,10 +25,11 @@ import pytest
 from app.demo import load_sample
 from app.local_server import serving
 from app.main import create_app
-from app.review import current_week
+from app.page_data import current_week
 from app.settings import Settings
 from app.storage import Storage
-from dashboards.pages import FIGURE_IDS
+from dashboards.compare import COMPARE_FIGURE_IDS
+from dashboards.scorecard import FIGURE_IDS
 
 if TYPE_CHECKING:
     from playwright.sync_api import (
@@ -330,6 +331,66 @@ def test_json_link_returns_the_data(watched: Watched, service: Service, path: st
         assert data["verdict"] == "missed"
     else:
         assert {launch["key"] for launch in data} == set(LAUNCH_NAMES)
+    watched.assert_clean(service.host)
+
+
+# ----------------------------------------------------------------------------- compare
+
+CURVES = COMPARE_FIGURE_IDS["curves"]
+
+
+def curve_traces(page: Page) -> list[dict[str, Any]]:
+    """Name, first x and point count of each trace Plotly drew on the curves chart."""
+    traces: list[dict[str, Any]] = page.evaluate(
+        "id => document.getElementById(id).data.map(t => ({name: t.name, x0: t.x[0], points: t.x.length}))",
+        CURVES,
+    )
+    return traces
+
+
+def test_compare_page_from_the_portfolio_aligns_launches_on_day_0(watched: Watched, service: Service) -> None:
+    page = open_page(watched, service, "/")
+    for key in LAUNCH_NAMES:
+        page.check(f'#compare-form input[name=launch][value="{key}"]')
+    with page.expect_navigation():
+        page.click("#compare-form button[type=submit]")
+    assert urlsplit(page.url).path == "/compare"
+    assert sorted(parse_qs(urlsplit(page.url).query)["launch"]) == sorted(LAUNCH_NAMES)  # portfolio order
+    expect_charts(page, list(COMPARE_FIGURE_IDS.values()))
+
+    # Two curves per launch (adoption, exposure), every one starting at day 0, as the axis does.
+    traces = curve_traces(page)
+    assert sorted(t["name"] for t in traces) == sorted(
+        f"{name}: {curve}" for name in LAUNCH_NAMES.values() for curve in ("adoption", "exposure")
+    )
+    assert {t["x0"] for t in traces} == {0}
+    assert page.evaluate("id => document.getElementById(id)._fullLayout.xaxis.range[0]", CURVES) == 0
+    assert page.locator(f"#{CURVES} g.scatterlayer g.trace").count() == len(traces)
+    # Each curve has a point per day of its launch's window so far, as the API says.
+    data = service.api("/api/compare?" + urlsplit(page.url).query)
+    points = {c["name"]: len(c["curve"]) for c in data["launches"]}
+    assert {t["name"].rsplit(":", 1)[0]: t["points"] for t in traces} == points
+
+    # Metrics at days 7, 14 and 28, a row per launch; the funnels side by side.
+    adoption = page.locator('#at-day table[data-metric="adoption_rate"] tbody tr')
+    assert adoption.count() == len(LAUNCH_NAMES)
+    assert page.locator(f"#{COMPARE_FIGURE_IDS['funnels']} g.barlayer g.trace").count() == len(LAUNCH_NAMES)
+    screenshot(page, "compare")
+    watched.assert_clean(service.host)
+
+
+def test_scorecard_shows_target_hints_and_links_to_compare(watched: Watched, service: Service) -> None:
+    # ai-summaries went live after the two other launches closed: both ground its targets.
+    page = open_page(watched, service, "/launches/ai-summaries")
+    hints = page.locator("#target-hints li")
+    assert hints.count() >= 1
+    assert "your last 2 launches reached" in hints.first.inner_text()
+    with page.expect_navigation():
+        page.click("#compare-link")
+    assert urlsplit(page.url).path == "/compare"
+    assert parse_qs(urlsplit(page.url).query)["launch"][0] == "ai-summaries"
+    expect_charts(page, list(COMPARE_FIGURE_IDS.values()))
+    assert {t["x0"] for t in curve_traces(page)} == {0}
     watched.assert_clean(service.host)
 
 

@@ -39,7 +39,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from app.local_server import serving
-from tests.conftest import LiveServer
+from tests.helpers.live import LiveServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response

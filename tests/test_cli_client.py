@@ -35,21 +35,16 @@ import orjson
 import pytest
 
 from app import discovery
-from app.cli import main
 from app.local_server import free_port
 from app.storage import Storage
+from tests.helpers.cli import SAMPLES, Capsys
+from tests.helpers.cli import run as in_process
+from tests.helpers.live import ROOT, clean_env, start_serve
 
 pytestmark = pytest.mark.slow  # the inner loop (`make check`) skips it; `make test` runs it
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "data" / "sample" / "launches"
 AS_OF = "2026-10-20T00:00:00Z"
-Capsys = pytest.CaptureFixture[str]
 Result = tuple[int, str, str]
-
-
-def clean_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("LANDED_")}
 
 
 # -- the service and the traffic ------------------------------------------------------------
@@ -76,13 +71,7 @@ class Service:
 def start_service(db: Path, log: Path) -> Service:
     port = free_port()
     with log.open("ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--db", str(db), "--port", str(port)],
-            cwd=ROOT,
-            env=clean_env(),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+        process = start_serve(db, port, output)
     deadline = time.monotonic() + 60
     while discovery.find_service(str(db)) is None:
         if process.poll() is not None or time.monotonic() > deadline:
@@ -145,12 +134,6 @@ def served(tmp_path: Path) -> Iterator[Service]:
 
 
 # -- running commands -----------------------------------------------------------------------
-
-
-def in_process(capsys: Capsys, *argv: str) -> Result:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def as_process(*argv: str, cwd: Path) -> Result:

@@ -11,7 +11,7 @@ import pytest
 
 from app.cli import main
 from app.demo import load_sample
-from app.review import current_week
+from app.page_data import current_week
 from app.storage import Storage
 
 

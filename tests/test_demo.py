@@ -3,7 +3,6 @@ report paths users use, and `landed demo` serves it."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,10 +18,9 @@ from app.demo import load_sample
 from app.local_server import free_port
 from app.reports import ReportService, default_as_of
 from app.storage import Storage
+from tests.helpers.live import ROOT, clean_env
 
 pytestmark = pytest.mark.slow  # the inner loop (`make check`) skips it; `make test` runs it
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +87,10 @@ def test_sample_import_drops_the_duplicate_deliveries(demo_storage: Storage) -> 
 
 def test_landed_demo_serves_the_sample(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LANDED_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "demo", "--db", str(tmp_path / "demo.duckdb"), "--port", str(port)],
         cwd=ROOT,
-        env=env,
+        env=clean_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -15,7 +15,7 @@ import pytest
 from app.cli import build_parser
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import Keys, LiveServer
+from tests.helpers.live import Keys, LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

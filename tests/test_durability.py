@@ -17,13 +17,11 @@ attribute) run the app in-process through TestClient instead.
 
 from __future__ import annotations
 
-import os
 import random
 import resource
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -43,8 +41,7 @@ from app.local_server import free_port
 from app.main import create_app
 from app.settings import Settings
 from app.storage import Storage
-from bench.ingest import ROOT, _wait_until_listening
-from tests.conftest import Keys
+from tests.helpers.live import Keys, start_serve, wait_until_listening
 
 pytestmark = pytest.mark.slow  # the inner loop (`make check`) skips it; `make test` runs it
 
@@ -68,13 +65,9 @@ class Service:
     def start(self, preexec_fn: Callable[[], None] | None = None) -> str:
         assert self.process is None, "the service is already running"
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LANDED_")}
         with self.log.open("ab") as output:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "serve", "--db", str(self.db), "--port", str(port)],
-                cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, preexec_fn=preexec_fn,
-            )
-        _wait_until_listening(port, self.process, self.log)
+            self.process = start_serve(self.db, port, output, preexec_fn=preexec_fn)
+        wait_until_listening(port, self.process, self.log)
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 

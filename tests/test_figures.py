@@ -1,7 +1,7 @@
 """Figures checked on their data, not their pixels: trace types, x/y equal to the report's
 numbers, target and marker shapes where they belong, error bars reaching exactly the
 report's interval bounds, hover text with exact counts, and every empty case drawing an
-explanatory note instead of raising. The report builder here is shared with test_pages.
+explanatory note instead of raising. The report they draw is built in tests/helpers/builders.py.
 """
 
 from __future__ import annotations
@@ -14,286 +14,36 @@ from typing import Any
 import pytest
 
 from dashboards import figures, theme
-from pipelines.rates import always_valid_rate_interval, rate
+from dashboards.timeline import adoption_timeline_chart
+from pipelines.rates import rate
 from pipelines.report_models import (
     Channel,
     ConversionComparison,
-    Counts,
     Funnel,
     FunnelStep,
     Interval,
-    IntervalKind,
-    KpiResult,
     LaunchReport,
     Marker,
-    Median,
-    Metrics,
     Rate,
     RetentionWeek,
-    SegmentRow,
     Segments,
-    Stickiness,
     Timeline,
-    TimelineDay,
-    Window,
 )
-from pipelines.stats import newcombe_difference_interval
-from tests.test_report_pipeline import segment_row
-
-LAUNCHED = datetime(2025, 3, 3, tzinfo=UTC)
-AS_OF = datetime(2025, 3, 21, 9, tzinfo=UTC)
-WINDOW_DAYS = 28
-
-# One missed launch, 18 days into its 28-day window: 2,000 active, 260 exposed, 48 adopters.
-FIRST_SEEN = [500, 300, 200, 150, 120, 100, 90, 80, 70, 60, 55, 50, 45, 40, 35, 35, 25, 45]
-NEW_ADOPTERS = [3, 6, 5, 4, 4, 3, 3, 3, 2, 2, 2, 2, 2, 2, 1, 1, 2, 1]
-NEWLY_EXPOSED = [40, 60, 30, 20, 15, 12, 10, 10, 9, 8, 8, 7, 6, 6, 5, 5, 5, 4]
-FUNNEL_USERS = {"active": 2000, "exposed": 260, "tried": 40, "repeated": 22, "converted": 9}
-FUNNEL_PARENTS: dict[str, Any] = {
-    "active": None,
-    "exposed": "active",
-    "tried": "exposed",
-    "repeated": "tried",
-    "converted": "tried",
-}
-DROP_SUMMARY = "85% of users who noticed it never tried it."
-ASSOCIATION_NOTE = "Association, not an effect: adopters may differ from non-adopters in other ways."
-
-
-def build_window(*, as_of: datetime = AS_OF) -> Window:
-    full_end = LAUNCHED + timedelta(days=WINDOW_DAYS)
-    end = min(as_of, full_end)
-    return Window(
-        start=LAUNCHED,
-        end=end,
-        full_end=full_end,
-        as_of=as_of,
-        days=(end - LAUNCHED).total_seconds() / 86400,
-        provisional=as_of < full_end,
-    )
-
-
-def timeline_day(day: date, active: int, exposed: int, adopters: int, rate: float | None) -> TimelineDay:
-    return TimelineDay(
-        day=day, active=active, newly_exposed=exposed, new_adopters=adopters, cumulative_adoption_rate=rate
-    )
-
-
-def build_timeline(*, target: float | None = 0.08) -> Timeline:
-    days: list[TimelineDay] = []
-    seen = adopters = 0
-    for index, (first, new, exposed) in enumerate(zip(FIRST_SEEN, NEW_ADOPTERS, NEWLY_EXPOSED, strict=True)):
-        seen += first
-        adopters += new
-        days.append(
-            timeline_day(LAUNCHED.date() + timedelta(days=index), first + 400, exposed, new, adopters / seen)
-        )
-    assert seen == 2000 and adopters == 48
-    markers = [
-        Marker(label="Launch", at=LAUNCHED),
-        Marker(label="email announcement", at=LAUNCHED + timedelta(days=2, hours=9)),
-        Marker(label="in_app announcement", at=LAUNCHED + timedelta(days=5, hours=14, minutes=30)),
-    ]
-    return Timeline(days=days, target=target, markers=markers)
-
-
-def build_kpis(*, provisional: bool = True) -> list[KpiResult]:
-    """Three KPIs; provisional ones are judged, as section 7 says, on their always-valid interval."""
-    window = build_window()
-    adoption = rate(48, 2000)
-    notice = rate(40, 260)
-    kind: IntervalKind = "always_valid" if provisional else "fixed"
-
-    def judging(fixed: Interval | None, always_valid: Interval | None) -> Interval | None:
-        return always_valid if provisional else fixed
-
-    speed = Interval(low=1.6, high=3.5)
-    return [
-        KpiResult(
-            id="adoption",
-            metric="adoption_rate",
-            comparator=">=",
-            target=0.08,
-            amended_target=None,
-            amended=False,
-            set_after_launch=False,
-            min_sample=30,
-            by_day=None,
-            window=window,
-            value=adoption.value,
-            interval=judging(adoption.interval, always_valid_rate_interval(adoption)),
-            fixed_interval=adoption.interval,
-            interval_kind=kind,
-            n=2000,
-            verdict="missed",
-            provisional=provisional,
-        ),
-        KpiResult(
-            id="notice-to-try",
-            metric="notice_to_try_rate",
-            comparator=">=",
-            target=0.15,
-            amended_target=0.12,
-            amended=True,
-            set_after_launch=False,
-            min_sample=30,
-            by_day=None,
-            window=window,
-            value=notice.value,
-            interval=judging(notice.interval, always_valid_rate_interval(notice)),
-            fixed_interval=notice.interval,
-            interval_kind=kind,
-            n=260,
-            verdict="inconclusive",
-            provisional=provisional,
-        ),
-        KpiResult(
-            id="time-to-adopt",
-            metric="median_days_to_adopt",
-            comparator="<=",
-            target=3.0,
-            amended_target=None,
-            amended=False,
-            set_after_launch=True,
-            min_sample=30,
-            by_day=14,
-            window=window,
-            value=2.4,
-            interval=judging(speed, Interval(low=1.2, high=4.1)),
-            fixed_interval=speed,
-            interval_kind=kind,
-            n=48,
-            verdict="inconclusive",
-            provisional=provisional,
-        ),
-    ]
-
-
-def build_funnel() -> Funnel:
-    steps = []
-    for step, users in FUNNEL_USERS.items():
-        parent = FUNNEL_PARENTS[step]
-        steps.append(
-            FunnelStep(
-                step=step,  # type: ignore[arg-type]
-                users=users,
-                parent=parent,
-                rate_from_parent=users / FUNNEL_USERS[parent] if parent else None,
-                rate_from_active=users / FUNNEL_USERS["active"],
-            )
-        )
-    return Funnel(steps=steps, largest_drop="tried", summary=DROP_SUMMARY)
-
-
-def build_channels() -> list[Channel]:
-    return [
-        Channel(channel="email", exposed=160, reach=0.08, tried_after=rate(20, 160)),
-        Channel(channel="in_app", exposed=120, reach=0.06, tried_after=rate(24, 120)),
-        Channel(channel="blog", exposed=0, reach=0.0, tried_after=rate(0, 0)),
-    ]
-
-
-def segment(value: str, active: int, exposed: int, adopters: int, tried: int) -> SegmentRow:
-    """A segment whose repeaters and converters are a half and a fifth of its adopters."""
-    return segment_row(
-        value,
-        active=active,
-        exposed=exposed,
-        adopters=adopters,
-        tried=tried,
-        repeated=adopters // 2,
-        converted=adopters // 5,
-    )
-
-
-def build_segments() -> Segments:
-    return Segments(
-        trait="plan",
-        rows=[
-            segment("free", 1500, 180, 30, 25),
-            segment("premium", 450, 75, 16, 14),
-            segment("(none)", 50, 5, 2, 1),
-        ],
-    )
-
-
-def build_comparison() -> ConversionComparison:
-    low, high = newcombe_difference_interval(10, 48, 80, 1952)
-    return ConversionComparison(
-        adopters=rate(10, 48),
-        non_adopters=rate(80, 1952),
-        difference=10 / 48 - 80 / 1952,
-        interval=Interval(low=low, high=high),
-        note=ASSOCIATION_NOTE,
-    )
-
-
-def build_report(**update: Any) -> LaunchReport:
-    """A realistic missed launch, provisional at day 18; `update` replaces any field."""
-    window = build_window()
-    report = LaunchReport(
-        launch_key="onboarding-checklist",
-        name="Onboarding checklist",
-        owner="Ana Lima",
-        window=window,
-        provisional=window.provisional,
-        counts=Counts(active=2000, exposed=260, adopters=48, tried=40, repeated=22, converted=9),
-        metrics=Metrics(
-            exposure_rate=rate(260, 2000),
-            adoption_rate=rate(48, 2000),
-            notice_to_try_rate=rate(40, 260),
-            repeat_usage_rate=rate(26, 48),
-            conversion_rate=rate(10, 48),
-            baseline_conversion_rate=rate(57, 1900),
-            median_days_to_adopt=Median(n=48, value=2.4, interval=Interval(low=1.6, high=3.5)),
-            week_n_retention=[
-                RetentionWeek(week=1, rate=rate(14, 40)),
-                RetentionWeek(week=2, rate=rate(6, 25)),
-            ],
-            stickiness=Stickiness(
-                value=0.11, full_days=18, adopters=48, interval=Interval(low=0.08, high=0.14)
-            ),
-        ),
-        kpis=build_kpis(),
-        verdict="missed",
-        funnel=build_funnel(),
-        channels=build_channels(),
-        segments=build_segments(),
-        adopters_vs_non_adopters=build_comparison(),
-        timeline=build_timeline(),
-    )
-    return report.model_copy(update=update)
-
-
-def build_empty_report(**update: Any) -> LaunchReport:
-    """A launch whose window has just opened: nobody active, every rate over n = 0."""
-    none = rate(0, 0)
-    window = build_window(as_of=LAUNCHED)
-    report = build_report(
-        window=window,
-        counts=Counts(active=0, exposed=0, adopters=0, tried=0, repeated=0, converted=0),
-        metrics=Metrics(
-            exposure_rate=none,
-            adoption_rate=none,
-            notice_to_try_rate=none,
-            repeat_usage_rate=none,
-            conversion_rate=none,
-            baseline_conversion_rate=none,
-            median_days_to_adopt=Median(n=0, value=None, interval=None),
-            week_n_retention=[],
-            stickiness=Stickiness(value=None, full_days=0, adopters=0, interval=None),
-        ),
-        kpis=[],
-        verdict="inconclusive",
-        funnel=Funnel(steps=[], largest_drop=None, summary=""),
-        channels=[],
-        segments=None,
-        adopters_vs_non_adopters=ConversionComparison(
-            adopters=none, non_adopters=none, difference=None, interval=None, note=""
-        ),
-        timeline=Timeline(days=[], target=None, markers=[]),
-    )
-    return report.model_copy(update=update)
+from tests.helpers.builders import (
+    DROP_SUMMARY,
+    FUNNEL_PARENTS,
+    LAUNCHED,
+    NEW_ADOPTERS,
+    NEWLY_EXPOSED,
+    build_channels,
+    build_comparison,
+    build_empty_report,
+    build_funnel,
+    build_report,
+    build_segments,
+    build_timeline,
+    timeline_day,
+)
 
 
 def texts(fig: Any) -> list[str]:
@@ -431,7 +181,7 @@ def test_funnel_without_steps_or_users() -> None:
 
 def test_timeline_rates_bars_target_and_markers() -> None:
     timeline = build_timeline()
-    fig = figures.adoption_timeline_chart(timeline)
+    fig = adoption_timeline_chart(timeline)
     by_name = {trace.name: trace for trace in fig.data}
     line = by_name["Cumulative adoption rate"]
     assert line.type == "scatter"
@@ -516,7 +266,7 @@ def test_timeline_draws_nothing_before_the_launch() -> None:
     timeline = smart_export_timeline()
     launched = datetime(2026, 9, 16, 9, 0)
     for start in (launched, None):  # given by the page, or taken from the Launch marker
-        fig = figures.adoption_timeline_chart(timeline, start=start)
+        fig = adoption_timeline_chart(timeline, start=start)
         by_name = {trace.name: trace for trace in fig.data}
         for name in ("Newly exposed", "New adopters"):
             extents = bar_extents(by_name[name])
@@ -538,7 +288,7 @@ def test_timeline_draws_nothing_before_the_launch() -> None:
 
 
 def test_timeline_marker_labels_never_overlap() -> None:
-    fig = figures.adoption_timeline_chart(smart_export_timeline())
+    fig = adoption_timeline_chart(smart_export_timeline())
     # Launch and the in-app announcement share one instant: one line, one tag, one key line.
     markers = [s.x0 for s in fig.layout.shapes if s.name == "marker"]
     assert markers == [
@@ -571,7 +321,7 @@ def test_timeline_marker_labels_never_overlap() -> None:
 
 def test_timeline_users_axis_has_whole_number_ticks() -> None:
     for timeline in (smart_export_timeline(), build_timeline()):
-        fig = figures.adoption_timeline_chart(timeline)
+        fig = adoption_timeline_chart(timeline)
         users = fig.layout.yaxis2
         assert users.tickformat == ",d"
         assert users.tickmode == "linear" and users.tick0 == 0
@@ -583,15 +333,15 @@ def test_timeline_users_axis_has_whole_number_ticks() -> None:
         assert 2 <= high // users.dtick <= 10
     # A quiet launch with one user a day still counts in whole users.
     quiet = Timeline(days=[timeline_day(date(2025, 3, 3), 3, 1, 1, 0.33)], target=None, markers=[])
-    users = figures.adoption_timeline_chart(quiet).layout.yaxis2
+    users = adoption_timeline_chart(quiet).layout.yaxis2
     assert users.dtick == 1 and users.tickformat == ",d"
 
 
 def test_timeline_without_target_days_or_adopters() -> None:
-    fig = figures.adoption_timeline_chart(build_timeline(target=None))
+    fig = adoption_timeline_chart(build_timeline(target=None))
     assert [s for s in fig.layout.shapes if s.name != "marker"] == []
 
-    fig = figures.adoption_timeline_chart(Timeline(days=[], target=0.08, markers=[]))
+    fig = adoption_timeline_chart(Timeline(days=[], target=0.08, markers=[]))
     assert fig.data == ()
     assert empty_note(fig) == "No days in the window yet"
 
@@ -600,7 +350,7 @@ def test_timeline_without_target_days_or_adopters() -> None:
         target=0.08,
         markers=[Marker(label="Launch", at=LAUNCHED)],
     )
-    fig = figures.adoption_timeline_chart(quiet)
+    fig = adoption_timeline_chart(quiet)
     assert list(fig.data[-1].y) == [None, 0.0]
     assert "0 adopters active so far" in fig.data[-1].hovertext[1]
     assert empty_note(fig) == "No adopters yet"
@@ -796,7 +546,7 @@ def test_conversion_comparison_without_adopters() -> None:
 def all_figures(report: LaunchReport) -> list[Any]:
     return [
         figures.funnel_chart(report.funnel),
-        figures.adoption_timeline_chart(report.timeline),
+        adoption_timeline_chart(report.timeline),
         figures.channels_chart(report.channels, active=report.counts.active),
         figures.segments_chart(report.segments),
         figures.retention_chart(report.metrics.week_n_retention),
@@ -831,7 +581,7 @@ def new_york(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_naive_times_from_the_pipelines_are_utc() -> None:
     naive = datetime(2025, 3, 5, 9, 0)
     timeline = Timeline(days=build_timeline().days, target=None, markers=[Marker(label="email", at=naive)])
-    fig = figures.adoption_timeline_chart(timeline)
+    fig = adoption_timeline_chart(timeline)
     (marker,) = fig.layout.shapes
     assert marker.x0 == naive
     assert key_lines(fig) == ["1  email · Mar 5 09:00 UTC"]

@@ -8,7 +8,7 @@ with a live and a scheduled launch and a few events:
 * response bodies match the schema.
 
 Ingest routes read raw bodies the schema does not describe, so their bodies come from the
-event strategies of tests/test_properties.py (valid Segment and PostHog events and arbitrary
+event strategies of tests/helpers/strategies.py (valid Segment and PostHog events and arbitrary
 JSON). PUT also sends valid generated specs (schema generation alone almost never satisfies
 the spec's cross-field rules), and every launch a PUT creates must then report, check its
 readiness and render without a server error.
@@ -52,13 +52,11 @@ from app.main import create_app
 from app.settings import Settings
 from app.storage import Storage
 from dashboards.figures import SEGMENT_METRICS
-from tests.test_properties import eventish, json_values, launch_specs, posthog_events, segment_events
+from tests.helpers.http import ERROR_FIELDS
+from tests.helpers.live import LIVE, SOON
+from tests.helpers.strategies import eventish, json_values, launch_specs, posthog_events, segment_events
 
 pytestmark = pytest.mark.slow  # the inner loop (`make check`) skips it; `make test` runs it
-
-LIVE = "live-launch"
-SOON = "soon-launch"
-ERROR_FIELDS = {"code", "message", "detail"}
 
 FUZZ = settings(
     max_examples=25,
@@ -308,6 +306,17 @@ def explicit_requests(operation: tuple[str, str]) -> list[dict[str, Any]]:
             {"path_parameters": at(SOON)},
             {"path_parameters": at(LIVE), "query": {"as_of": "not a time"}},  # 422
             {"path_parameters": at(NOWHERE)},
+        ],
+        ("GET", "/api/launches/{launch_key}/target-hints"): [
+            {"path_parameters": at(LIVE)},
+            {"path_parameters": at(SOON)},
+            {"path_parameters": at(NOWHERE)},  # 404
+        ],
+        ("GET", "/api/compare"): [
+            {"query": {"launch": [LIVE, SOON]}},
+            {"query": {"launch": [LIVE, NOWHERE]}},  # 404
+            {"query": {"launch": [f"launch-{i}" for i in range(13)]}},  # 400: too many
+            {},  # 422: no launch named
         ],
         ("GET", "/api/launches/{launch_key}/report.md"): [
             {"path_parameters": at(LIVE), "query": {"segment": "plan"}},

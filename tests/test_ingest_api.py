@@ -7,7 +7,7 @@ from datetime import datetime
 from fastapi.testclient import TestClient
 
 from app.storage import Storage
-from tests.conftest import Keys
+from tests.helpers.live import Keys
 
 
 def _track(message_id: str, **extra: object) -> dict[str, object]:

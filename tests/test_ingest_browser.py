@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
 from app.storage import Storage
-from tests.conftest import Keys
+from tests.helpers.live import Keys
 
 PAGE = "https://app.example.com"
 

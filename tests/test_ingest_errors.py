@@ -25,12 +25,12 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
-import app.storage
+import app.storage.duckdb_events
 from app.main import create_app
 from app.queries import query
 from app.settings import MiB, Settings
 from app.storage import IngestRequest, Storage, WriteResult
-from tests.conftest import Keys
+from tests.helpers.live import Keys
 
 Event = dict[str, Any]
 
@@ -392,7 +392,7 @@ def test_storage_failure_is_503_with_retry_after(
     def broken(conn: duckdb.DuckDBPyConnection, group: Any, *known: Any) -> list[WriteResult]:
         raise duckdb.IOException("could not write: disk full")
 
-    monkeypatch.setattr(app.storage, "write_ingest_group", broken)
+    monkeypatch.setattr(app.storage.duckdb_events, "write_ingest_group", broken)
     batch = {"batch": [_track("m1"), _track("m2")]}
     response = _post(client, "/v1/batch", batch, keys.write)
     error = _assert_error(response, 503, "storage_unavailable")
@@ -422,7 +422,7 @@ class _FailsOnRejectedInsert:
 def test_storage_failure_mid_write_stores_nothing_and_a_retry_stores_all(
     client: TestClient, keys: Keys, storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = app.storage.write_ingest_group
+    real = app.storage.duckdb_events.write_ingest_group
 
     def half_broken(
         conn: duckdb.DuckDBPyConnection,
@@ -431,7 +431,7 @@ def test_storage_failure_mid_write_stores_nothing_and_a_retry_stores_all(
     ) -> list[WriteResult]:
         return real(_FailsOnRejectedInsert(conn), group, known_links)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(app.storage, "write_ingest_group", half_broken)
+    monkeypatch.setattr(app.storage.duckdb_events, "write_ingest_group", half_broken)
     batch = {
         "batch": [
             _track("m1"),

@@ -24,7 +24,7 @@ import rudderstack.analytics.request as rudder_request
 from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 
-from tests.conftest import Keys, LiveServer
+from tests.helpers.live import Keys, LiveServer
 
 pytestmark = pytest.mark.sdk
 

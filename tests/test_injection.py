@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 
 from app.local_server import serving
 from app.main import create_app
-from app.review import current_week
+from app.page_data import current_week
 from app.settings import Settings
 from app.storage import Storage, json_pointer
 from pipelines.launch import LaunchSpec
@@ -317,6 +317,7 @@ PAGES = [
     f"/launches/{LAUNCH}?segment={TRAIT}",
     "/",
     "/review",
+    f"/compare?launch={LAUNCH}",
 ]
 
 

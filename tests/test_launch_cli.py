@@ -14,30 +14,14 @@ from app import launches
 from app.cli import main
 from app.main import create_app
 from app.settings import Settings
-from app.storage import Storage
+from tests.helpers.cli import SAMPLES, Capsys, load, run
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "sample" / "launches"
 KEYS = ["ai-summaries", "smart-export", "team-workspaces"]
-Capsys = pytest.CaptureFixture[str]
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     return str(tmp_path / "cli.duckdb")
-
-
-def run(capsys: Capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def load(db: str, key: str) -> launches.LaunchState:
-    storage = Storage(db)
-    try:
-        return launches.load_launch(storage, key)
-    finally:
-        storage.close()
 
 
 def test_apply_folder_creates_then_is_unchanged(db: str, capsys: Capsys) -> None:

@@ -17,33 +17,17 @@ import yaml
 from fastapi.testclient import TestClient
 
 from app import launches
-from app.cli import main
 from app.ingest import parse_events
 from app.storage import Storage
-from tests.conftest import Keys
+from tests.helpers.cli import SAMPLES, Capsys, load, run
+from tests.helpers.live import Keys
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "sample" / "launches"
 KEYS = ["ai-summaries", "smart-export", "team-workspaces"]
-Capsys = pytest.CaptureFixture[str]
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     return str(tmp_path / "plan.duckdb")
-
-
-def run(capsys: Capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def load(db: str, key: str) -> launches.LaunchState:
-    storage = Storage(db)
-    try:
-        return launches.load_launch(storage, key)
-    finally:
-        storage.close()
 
 
 def sample(name: str = "smart-export") -> dict[str, Any]:

@@ -16,7 +16,7 @@ from app import launches
 from app.errors import Conflict, InvalidInput
 from app.storage import Storage
 from pipelines.launch import LaunchSpec
-from tests.conftest import Keys
+from tests.helpers.live import Keys
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "launches" / "smart-export.yaml"
 FUTURE = "2099-03-01T09:00:00Z"

@@ -11,7 +11,7 @@ from app.main import create_app
 from app.ratelimit import RateLimiter
 from app.settings import Settings
 from app.storage import Storage
-from tests.conftest import Keys
+from tests.helpers.live import Keys
 
 
 def _track(message_id: str, **extra: object) -> dict[str, object]:

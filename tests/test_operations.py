@@ -25,9 +25,9 @@ from app.observability import ACCESS_LOGGER
 from app.reports import default_as_of
 from app.settings import Settings
 from app.storage import Storage
-from tests.conftest import Keys, LiveServer
-from tests.test_admin_api import Served, assert_error, bearer, ndjson, track
-from tests.test_security import LIVE, seed_launches
+from tests.helpers.builders import ndjson, track
+from tests.helpers.http import assert_error, bearer
+from tests.helpers.live import LIVE, Keys, LiveServer, Served, seed_launches
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 

@@ -11,20 +11,18 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote
 
 import plotly
-from plotly.offline import get_plotlyjs
+from plotly.offline import get_plotlyjs, get_plotlyjs_version
 
-from dashboards import pages, theme
-from dashboards.markdown import report_markdown
-from dashboards.pages import (
-    FIGURE_IDS,
-    HistoryEntry,
-    PortfolioRow,
-    ReviewSection,
-    ScorecardContext,
-)
+from dashboards import theme
+from dashboards.layout import FAVICON_HREF, plotly_js, stylesheet
+from dashboards.login import login_page
+from dashboards.markdown import report_markdown, review_markdown
+from dashboards.portfolio import PortfolioRow, portfolio_page
+from dashboards.review import ReviewSection, review_order, review_page
+from dashboards.scorecard import FIGURE_IDS, HistoryEntry, ScorecardContext, scorecard_page
 from pipelines.rates import rate
 from pipelines.report_models import Channel, LaunchReport, Segments
-from tests.test_figures import (
+from tests.helpers.builders import (
     AS_OF,
     DROP_SUMMARY,
     LAUNCHED,
@@ -83,10 +81,15 @@ def scorecard(**update: object) -> str:
         "warnings": ["No events from the iOS app since 2025-03-19"],
         "segment_traits": ["plan", "country"],
         "json_url": "/api/launches/onboarding-checklist/report",
-        "static_prefix": "/static",
     }
     fields.update(update)
-    return pages.scorecard_page(ScorecardContext.model_validate(fields))
+    return scorecard_page(ScorecardContext.model_validate(fields))
+
+
+def stylesheet_of(page: str) -> str:
+    """The stylesheet the page links, as the service serves it at /static/landed.css."""
+    assert re.search(r'<link rel="stylesheet" href="/static/landed\.css\?v=[0-9a-f]+">', page)
+    return stylesheet()
 
 
 def element(page: str, element_id: str) -> str:
@@ -99,9 +102,9 @@ def element(page: str, element_id: str) -> str:
 
 
 def test_plotly_js_is_the_bundled_copy() -> None:
-    bundle = pages.plotly_js()
+    bundle = plotly_js()
     assert bundle == get_plotlyjs()
-    assert f"plotly.js v{pages.plotly_js_version()}" in bundle[:200]
+    assert f"plotly.js v{get_plotlyjs_version()}" in bundle[:200]
     assert plotly.__version__.startswith("7.")
 
 
@@ -142,7 +145,7 @@ def test_kpi_tiles_wrap_in_whole_groups() -> None:
         '</span><span class="nowrap">n = 2,000</span></p>'
     ) in html
     assert "· n =" not in page
-    css = page[page.index("<style>") : page.index("</style>")]
+    css = stylesheet_of(page)
     assert ".nowrap{white-space:nowrap}" in css
     assert ".tile .tile-head{display:flex;flex-wrap:wrap;" in css
     assert ".tile .stats{display:flex;flex-wrap:wrap;" in css
@@ -179,7 +182,7 @@ def test_early_verdicts_say_so_in_plain_words() -> None:
 
 
 def test_scorecard_embeds_every_figure_with_local_plotly() -> None:
-    page = scorecard(static_prefix="/static/")
+    page = scorecard()
     for div_id in FIGURE_IDS.values():
         assert f'id="{div_id}"' in page
         assert re.search(rf'Plotly\.newPlot\(\s*"{div_id}"', page)
@@ -271,7 +274,7 @@ def test_portfolio_rows_and_changes() -> None:
             scorecard_url="/launches/dark-mode",
         ),
     ]
-    page = pages.portfolio_page(rows, generated_at=NOW)
+    page = portfolio_page(rows, generated_at=NOW)
     assert '<a href="/launches/onboarding-checklist">Onboarding checklist</a>' in page
     assert "Ana Lima" in page
     assert '18 <span class="muted">of 28</span>' in page
@@ -296,7 +299,7 @@ def test_portfolio_closed_window_reads_as_closed() -> None:
         PortfolioRow(report=done, days_since_launch=28, scorecard_url="/l/c"),
         PortfolioRow(report=build_report(), days_since_launch=18, scorecard_url="/l/d"),
     ]
-    page = pages.portfolio_page(rows, generated_at=NOW)
+    page = portfolio_page(rows, generated_at=NOW)
     cells = re.findall(r'<td class="num" data-label="Day of window">(.*?)</td>', page)
     assert cells == [
         '28 <span class="muted">of 28</span><div class="muted">closed 38 days ago</div>',
@@ -309,30 +312,31 @@ def test_portfolio_closed_window_reads_as_closed() -> None:
 
 
 def test_portfolio_stacks_on_a_phone() -> None:
-    page = pages.portfolio_page(
+    page = portfolio_page(
         [PortfolioRow(report=build_report(), days_since_launch=18, scorecard_url="/l/x")],
         generated_at=NOW,
     )
     assert '<div class="scroll"><table class="stack">' in page
     for label in ["Owner", "Day of window", "KPIs", "Verdict", "Since last week"]:
         assert f'data-label="{label}"' in page
-    assert "@media (max-width:640px){" in page
-    assert "table.stack thead{display:none}" in page
-    assert "table.stack td[data-label]::before{content:attr(data-label);" in page
+    css = stylesheet_of(page)
+    assert "@media (max-width:640px){" in css
+    assert "table.stack thead{display:none}" in css
+    assert "table.stack td[data-label]::before{content:attr(data-label);" in css
 
 
 def test_portfolio_unchanged_empty_and_hostile() -> None:
     current = build_report()
     unchanged = PortfolioRow(report=current, previous=current, days_since_launch=18, scorecard_url="/l/x")
-    assert "no change" in pages.portfolio_page([unchanged], generated_at=NOW)
-    assert "No launches yet." in pages.portfolio_page([], generated_at=NOW)
+    assert "no change" in portfolio_page([unchanged], generated_at=NOW)
+    assert "No launches yet." in portfolio_page([], generated_at=NOW)
 
     hostile = PortfolioRow(
         report=build_report(name=HOSTILE, owner=HOSTILE, launch_key=HOSTILE),
         days_since_launch=1,
         scorecard_url='"><script>alert(1)</script>',
     )
-    page = pages.portfolio_page([hostile], generated_at=NOW)
+    page = portfolio_page([hostile], generated_at=NOW)
     assert HOSTILE not in page and "<script" not in page
     assert f">{HOSTILE_ESCAPED}</a>" in page
 
@@ -369,12 +373,12 @@ def review_sections() -> list[ReviewSection]:
 
 
 def test_review_order_reads_like_a_meeting() -> None:
-    names = [s.current.name for s in pages.review_order(review_sections())]
+    names = [s.current.name for s in review_order(review_sections())]
     assert names == ["Onboarding checklist", "Bulk export", "Autosave", "Dark mode"]
 
 
 def test_review_page() -> None:
-    page = pages.review_page("2025-W12", review_sections(), generated_at=NOW)
+    page = review_page("2025-W12", review_sections(), generated_at=NOW)
     order = [page.index(name) for name in ["Onboarding checklist", "Bulk export", "Autosave", "Dark mode"]]
     assert order == sorted(order)
     assert "<h1>Weekly review: 2025-W12</h1>" in page
@@ -393,28 +397,28 @@ def test_review_page() -> None:
 
 def test_counts_agree_with_their_nouns() -> None:
     one = review_sections()[:1]
-    assert '<p class="muted">1 live launch · ' in pages.review_page("2025-W12", one)
-    assert '<p class="muted">4 live launches · ' in pages.review_page("2025-W12", review_sections())
-    assert '<p class="muted">0 live launches · ' in pages.review_page("2025-W12", [])
+    assert '<p class="muted">1 live launch · ' in review_page("2025-W12", one)
+    assert '<p class="muted">4 live launches · ' in review_page("2025-W12", review_sections())
+    assert '<p class="muted">0 live launches · ' in review_page("2025-W12", [])
     row = PortfolioRow(report=build_report(), days_since_launch=18, scorecard_url="/l/x")
-    assert '<p class="muted">1 launch · ' in pages.portfolio_page([row], generated_at=NOW)
-    assert '<p class="muted">2 launches · ' in pages.portfolio_page([row, row], generated_at=NOW)
+    assert '<p class="muted">1 launch · ' in portfolio_page([row], generated_at=NOW)
+    assert '<p class="muted">2 launches · ' in portfolio_page([row, row], generated_at=NOW)
     single = build_report(kpis=build_kpis()[:1])
     assert "1 KPI: 1 missed" in scorecard(report=single)
     assert "3 KPIs: 1 missed, 2 inconclusive" in scorecard()
 
 
 def test_review_page_self_contained_inlines_plotly() -> None:
-    page = pages.review_page("2025-W12", review_sections(), self_contained=True)
+    page = review_page("2025-W12", review_sections(), self_contained=True)
     assert "<script src=" not in page
-    assert f"plotly.js v{pages.plotly_js_version()}" in page
-    assert len(page) > len(pages.plotly_js())
+    assert f"plotly.js v{get_plotlyjs_version()}" in page
+    assert len(page) > len(plotly_js())
 
 
 def test_review_page_empty_and_hostile() -> None:
-    assert "No live launches this week." in pages.review_page("2025-W12", [])
+    assert "No live launches this week." in review_page("2025-W12", [])
     hostile = build_report(name=HOSTILE)
-    page = pages.review_page(
+    page = review_page(
         HOSTILE, [ReviewSection(current=hostile, warnings=[HOSTILE], scorecard_url=HOSTILE)]
     )
     assert HOSTILE not in page
@@ -423,7 +427,7 @@ def test_review_page_empty_and_hostile() -> None:
 
 
 def test_review_markdown() -> None:
-    text = pages.review_markdown("2025-W12", review_sections(), generated_at=NOW)
+    text = review_markdown("2025-W12", review_sections(), generated_at=NOW)
     lines = text.splitlines()
     assert lines[0] == "# Weekly launch review: 2025-W12"
     assert "Generated 2025-03-21 10:00 UTC." in lines
@@ -451,7 +455,7 @@ def test_review_markdown() -> None:
 
 def test_review_markdown_keeps_hostile_text_inert() -> None:
     section = ReviewSection(current=build_report(name=f"{HOSTILE}\n# pwned"), warnings=["*bold*"])
-    text = pages.review_markdown("2025-W12", [section])
+    text = review_markdown("2025-W12", [section])
     assert "<script>" not in text
     assert "## \\<script\\>alert(1)\\</script\\> # pwned: Missed (provisional)" in text
     assert "  - \\*bold\\*" in text
@@ -462,11 +466,11 @@ def test_review_markdown_keeps_hostile_text_inert() -> None:
 
 
 def test_login_page() -> None:
-    page = pages.login_page(None)
+    page = login_page(None)
     assert '<form method="post" action="/login">' in page
     assert 'name="key" type="password"' in page
     assert 'role="alert"' not in page
-    page = pages.login_page(HOSTILE, next_url='/launches/x"><b>')
+    page = login_page(HOSTILE, next_url='/launches/x"><b>')
     assert f'<p class="error" role="alert">{HOSTILE_ESCAPED}</p>' in page
     assert '<input type="hidden" name="next" value="/launches/x&quot;&gt;&lt;b&gt;">' in page
     assert HOSTILE not in page
@@ -477,17 +481,17 @@ def test_every_page_declares_an_inline_icon() -> None:
     icon; this one is an inline SVG, so it costs no request either."""
     row = PortfolioRow(report=build_report(), days_since_launch=18, scorecard_url="/l/x")
     documents = [
-        pages.portfolio_page([row], generated_at=NOW),
+        portfolio_page([row], generated_at=NOW),
         scorecard(),
-        pages.review_page("2025-W12", review_sections()),
-        pages.login_page(None),
+        review_page("2025-W12", review_sections()),
+        login_page(None),
     ]
     for page in documents:
         links = re.findall(r'<link rel="icon"[^>]*>', page)
-        assert links == [f'<link rel="icon" type="image/svg+xml" href="{pages.FAVICON_HREF}">']
+        assert links == [f'<link rel="icon" type="image/svg+xml" href="{FAVICON_HREF}">']
         head = page[: page.index("</head>")]
         assert links[0] in head
-    href = pages.FAVICON_HREF
+    href = FAVICON_HREF
     assert href.startswith("data:image/svg+xml,")
     payload = href.removeprefix("data:image/svg+xml,")
     # Percent-encoded whole: nothing that could end the attribute or start a fragment.
@@ -498,9 +502,9 @@ def test_every_page_declares_an_inline_icon() -> None:
 
 
 def test_theme_colours_reach_the_page_css() -> None:
-    page = pages.portfolio_page([], generated_at=NOW)
+    page = portfolio_page([], generated_at=NOW)
     for verdict, colour in theme.VERDICT_COLOURS.items():
-        assert f".v-{verdict}{{--v:{colour}}}" in page
+        assert f".v-{verdict}{{--v:{colour}}}" in stylesheet_of(page)
 
 
 def test_scorecard_escapes_pipeline_text_too() -> None:

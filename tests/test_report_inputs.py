@@ -3,11 +3,14 @@ one row per canonical user, the launch day split at launched_at, identity links 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from app.ingest import parse_events
 from app.storage import Storage
+from pipelines.launch import LaunchSpec
+from pipelines.plan import plan_report
+from tests.helpers.builders import launch_spec
 
 LAUNCH = datetime(2024, 3, 1, 12)  # noon: the launch day is split at 12:00
 END = LAUNCH + timedelta(days=3)
@@ -28,7 +31,13 @@ def store(storage: Storage, events: list[dict[str, Any]]) -> None:
 
 
 def activity(storage: Storage, *, identified_only: bool) -> dict[str, tuple[Any, ...]]:
-    table = storage.launch_activity(START, LAUNCH, END, days=4, identified_only=identified_only)
+    # A 3-day window from LAUNCH, reported at its end: the span [START, END), 4 UTC days.
+    spec = launch_spec("k", LAUNCH.replace(tzinfo=UTC)) | {
+        "window_days": 3,
+        "audience": {"identified_only": identified_only},
+        "kpis": [],
+    }
+    table = storage.launch_activity(plan_report(LaunchSpec.model_validate(spec), END))
     return {
         row["user_id"]: (
             row["is_identified"],

@@ -16,6 +16,7 @@ import pytest
 
 from pipelines.diagnosis import ASSOCIATION_NOTE, compute_funnel
 from pipelines.launch import Kpi, KpiRecord, LaunchSpec
+from pipelines.plan import plan_report, signal_property_names, trait_names
 from pipelines.rates import median_days, rate
 from pipelines.report import (
     ACTIVITY_SCHEMA,
@@ -23,8 +24,6 @@ from pipelines.report import (
     TRAITS_SCHEMA,
     ReportInputs,
     compute_report,
-    signal_property_names,
-    trait_names,
 )
 from pipelines.report_models import (
     Channel,
@@ -37,7 +36,6 @@ from pipelines.report_models import (
     Marker,
     Median,
     RetentionWeek,
-    SegmentRow,
     Segments,
     Stickiness,
     TimelineDay,
@@ -49,8 +47,10 @@ from pipelines.stats import (
     wilson_interval,
     wilson_interval_at,
 )
+from pipelines.times import naive_utc
 from pipelines.verdicts import kpi_verdict, launch_verdict
-from pipelines.windows import baseline_start, evaluation_window, naive_utc, touched_days
+from pipelines.windows import baseline_start, evaluation_window, touched_days
+from tests.helpers.builders import segment_row
 
 LAUNCH = datetime(2024, 3, 1)  # a midnight launch: UTC days and window days coincide
 SIGNAL_EVENTS = ("Seen", "Used", "Upgraded", "Toggled")
@@ -141,7 +141,6 @@ def inputs(
         activity=activity,
         signals=signals,
         traits=pl.DataFrame(list(traits), schema=TRAITS_SCHEMA, orient="row"),
-        property_names=names,
     )
 
 
@@ -157,10 +156,7 @@ def report(
     launch = launch or spec()
     return compute_report(
         inputs(events, traits, launch=launch, as_of=as_of),
-        launch=launch,
-        kpis=list(kpis),
-        as_of=as_of,
-        segment=segment,
+        plan_report(launch, as_of, kpis=kpis, segment=segment),
     )
 
 
@@ -347,10 +343,8 @@ def test_aware_times_are_normalised_to_naive_utc() -> None:
         pl.col("occurred_at").dt.replace_time_zone("UTC").dt.convert_time_zone("Europe/Berlin")
     )
     result = compute_report(
-        ReportInputs(source.activity, aware_signals, source.traits, source.property_names),
-        launch=spec(),
-        kpis=[],
-        as_of=datetime(2024, 3, 5, 2, tzinfo=plus_two),  # 00:00 UTC on day 4
+        ReportInputs(source.activity, aware_signals, source.traits),
+        plan_report(spec(), datetime(2024, 3, 5, 2, tzinfo=plus_two)),  # 00:00 UTC on day 4
     )
     assert result.window.as_of == t(4)
     assert result.counts == counts(active=1, adopters=1)
@@ -365,12 +359,8 @@ def test_activity_outside_the_span_is_ignored() -> None:
         orient="row",
     )
     result = compute_report(
-        ReportInputs(
-            activity, pl.DataFrame(schema=SIGNALS_SCHEMA), pl.DataFrame(schema=TRAITS_SCHEMA), ["to"]
-        ),
-        launch=spec(),
-        kpis=[],
-        as_of=AFTER_WINDOW,
+        ReportInputs(activity, pl.DataFrame(schema=SIGNALS_SCHEMA), pl.DataFrame(schema=TRAITS_SCHEMA)),
+        plan_report(spec(), AFTER_WINDOW),
     )
     assert result.counts == counts(active=0)
     assert result.metrics.baseline_conversion_rate == rate(0, 0)
@@ -883,21 +873,6 @@ def test_segments_break_rates_down_with_none_for_unknown_values() -> None:
     )
 
 
-def segment_row(
-    value: str, *, active: int, exposed: int, adopters: int, tried: int, repeated: int, converted: int
-) -> SegmentRow:
-    """A segment's row from its counts, each rate on its spec denominator."""
-    return SegmentRow(
-        value=value,
-        active=active,
-        exposure_rate=rate(exposed, active),
-        adoption_rate=rate(adopters, active),
-        notice_to_try_rate=rate(tried, exposed),
-        repeat_usage_rate=rate(repeated, adopters),
-        conversion_rate=rate(converted, adopters),
-    )
-
-
 def test_timeline_counts_each_day_and_the_cumulative_adoption_rate() -> None:
     launch = spec(
         announcements=[
@@ -922,29 +897,32 @@ def test_timeline_counts_each_day_and_the_cumulative_adoption_rate() -> None:
         as_of=t(2, 12),
     )
     assert result.timeline.days == [
-        # day 0: first arrives and is exposed; 0 adopters / 1 arrived
+        # day 0: first arrives and is exposed; 0 adopters, 1 exposed / 1 arrived
         TimelineDay(
             day=date(2024, 3, 1),
             active=1,
             newly_exposed=1,
             new_adopters=0,
             cumulative_adoption_rate=0.0,
+            cumulative_exposure_rate=1.0,
         ),
-        # day 1: first uses it, second arrives: 1 / 2
+        # day 1: first uses it, second arrives: 1 adopter, 1 exposed / 2
         TimelineDay(
             day=date(2024, 3, 2),
             active=2,
             newly_exposed=0,
             new_adopters=1,
             cumulative_adoption_rate=0.5,
+            cumulative_exposure_rate=0.5,
         ),
-        # day 2 (as_of's day): second exposed, third arrives: 1 / 3
+        # day 2 (as_of's day): second exposed, third arrives: 1 adopter, 2 exposed / 3
         TimelineDay(
             day=date(2024, 3, 3),
             active=2,
             newly_exposed=1,
             new_adopters=0,
             cumulative_adoption_rate=1 / 3,
+            cumulative_exposure_rate=2 / 3,
         ),
     ]
     assert result.timeline.target == 0.3

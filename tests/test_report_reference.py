@@ -1,13 +1,14 @@
 """Every number of a launch report computed a second way and compared.
 
-The second way is `bench/reference_metrics.sql`: plain DuckDB SQL written from the metric spec
-alone, without reading the pipeline. The data is the project's seeded generator (2,000 users)
-imported through the importer, plus a few hand-made users, each built to sit on one edge of the
-spec (trait timing, identity links, clock skew, window and day boundaries, use before
-exposure, conversion before use), because the generator alone never has an adopter who was not
-exposed. Each launch is reported after its window (final), at the data's end (provisional), and
-cut in the middle of a window (a shorter window and baseline). Counts must be equal, rates equal
-to 1e-12, medians to 1e-9, timeline rows equal.
+The second way is `tests/reference/reference_metrics.sql` (run by tests/helpers/reference.py):
+plain DuckDB SQL written from the metric spec alone, without reading the pipeline. The data is
+the project's seeded generator (2,000 users) imported through the importer, plus a few
+hand-made users, each built to sit on one edge of the spec (trait timing, identity links, clock
+skew, window and day boundaries, use before exposure, conversion before use), because the
+generator alone never has an adopter who was not exposed. Each launch is reported after its
+window (final), at the data's end (provisional), and cut in the middle of a window (a shorter
+window and baseline). Counts must be equal, rates equal to 1e-12, medians to 1e-9, timeline
+rows equal.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from app import launches
 from app.importer import import_files
 from app.reports import ReportService
 from app.storage import Storage
-from bench.report import reference_metrics, reference_params
 from pipelines.report_models import LaunchReport, Rate
+from tests.helpers.reference import reference_metrics, reference_params
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "data" / "sample" / "generate.py"

@@ -14,7 +14,6 @@ import base64
 import hmac
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -25,46 +24,17 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from app import launches
-from app.ingest import now_utc
 from app.main import create_app
 from app.sessions import LEGACY_KEY_COOKIE, SESSION_COOKIE, Sessions
 from app.settings import Settings
 from app.storage import SCOPES as KEY_SCOPES
 from app.storage import Storage, hash_key
-from pipelines.launch import LaunchSpec
-from tests.conftest import Keys
-
-LIVE = "live-launch"  # launched three days ago: reports, amendments
-SOON = "soon-launch"  # launches next year: may still be replaced and deleted
+from tests.helpers.http import ERROR_FIELDS
+from tests.helpers.live import LIVE, SOON, Keys, seed_launches
 
 Kind = Literal["public", "ingest", "read", "admin", "page"]
 Scope = Literal["none", "write", "read", "admin"]
 SCOPES: tuple[Scope, ...] = ("none", "write", "read", "admin")
-ERROR_FIELDS = {"code", "message", "detail"}
-
-
-def launch_spec(key: str, launched_at: datetime) -> dict[str, Any]:
-    """A small valid launch spec as JSON."""
-    return {
-        "key": key,
-        "name": key.replace("-", " ").title(),
-        "owner": "po@example.com",
-        "launched_at": launched_at.isoformat(),
-        "signals": {"exposed": [{"event": "Feature Seen"}], "used": [{"event": "Feature Used"}]},
-        "kpis": [{"id": "adoption", "metric": "adoption_rate", "comparator": ">=", "target": 0.2}],
-    }
-
-
-def seed_launches(storage: Storage) -> dict[str, dict[str, Any]]:
-    now = datetime.now(UTC)
-    specs = {
-        LIVE: launch_spec(LIVE, now - timedelta(days=3)),
-        SOON: launch_spec(SOON, now + timedelta(days=365)),
-    }
-    for spec in specs.values():
-        launches.put_launch(storage, LaunchSpec.model_validate(spec), by="seed", now=now_utc())
-    return specs
 
 
 # ----------------------------------------------------------------------------- the rule table
@@ -113,7 +83,7 @@ class Rule:
 
 
 RULES: dict[tuple[str, str], Rule] = {
-    # public: the API docs, the sign-in form, and the plotly.js and icon the pages load
+    # public: the API docs, the sign-in form, and the stylesheet, plotly.js and icon the pages load
     ("GET", "/openapi.json"): Rule("public", 200),
     ("GET", "/docs"): Rule("public", 200),
     ("GET", "/docs/oauth2-redirect"): Rule("public", 200),
@@ -123,6 +93,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/login"): Rule("public", 303, lambda keys, specs: {"data": {"key": keys.read, "next": "/"}}),
     ("GET", "/logout"): Rule("public", 303),
     ("GET", "/static/plotly.min.js"): Rule("public", 200),
+    ("GET", "/static/landed.css"): Rule("public", 200),
     ("GET", "/favicon.ico"): Rule("public", 200),
     # ingestion: write keys only
     ("POST", "/v1/batch"): Rule("ingest", 200, segment("batch")),
@@ -177,6 +148,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/launches/{launch_key}/history"): Rule("read", 200),
     ("GET", "/api/launches/{launch_key}/report"): Rule("read", 200),
     ("GET", "/api/launches/{launch_key}/readiness"): Rule("read", 200),
+    ("GET", "/api/launches/{launch_key}/target-hints"): Rule("read", 200),
+    ("GET", "/api/compare"): Rule("read", 200, lambda keys, specs: {"params": {"launch": LIVE}}),
     # changing launches: admin only
     ("PUT", "/api/launches/{launch_key}"): Rule(
         "admin", 200, lambda keys, specs: {"json": specs[SOON]}, launch=SOON
@@ -206,6 +179,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): Rule("page", 200),
     ("GET", "/launches/{launch_key}"): Rule("page", 200),
     ("GET", "/review"): Rule("page", 200),
+    ("GET", "/compare"): Rule("page", 200),
 }
 
 

@@ -17,8 +17,7 @@ from app.main import create_app
 from app.sessions import LEGACY_KEY_COOKIE, SESSION_COOKIE, Sessions
 from app.settings import Settings
 from app.storage import Storage
-from tests.conftest import Keys, LiveServer
-from tests.test_security import LIVE, seed_launches
+from tests.helpers.live import LIVE, Keys, LiveServer, seed_launches
 
 PAGES = ["/", f"/launches/{LIVE}", "/review"]
 

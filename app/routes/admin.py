@@ -7,7 +7,7 @@ and a revoked one is refused on its next request.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -17,7 +17,7 @@ from app.backup import backup_now, backup_root
 from app.deps import AdminKeyDep, SettingsDep, StorageDep
 from app.http import error_responses
 from app.importer import ImportSummary
-from app.storage import ApiKey
+from app.storage import ApiKey, Scope
 from pipelines.report_models import UtcTime
 
 router = APIRouter(prefix="/api", tags=["admin"], responses=error_responses(400, 401, 403, 422, 503))
@@ -34,7 +34,7 @@ class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: KeyName = Field(description="What the key is for, e.g. web, ios, dashboards")
-    scope: Literal["write", "read", "admin"] = "write"
+    scope: Scope = "write"
     origins: list[Annotated[str, StringConstraints(max_length=300)]] = Field(
         default_factory=list,
         max_length=100,

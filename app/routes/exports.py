@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from app.deps import ReadKeyDep, SettingsDep, StorageDep
 from app.http import json_error_responses
 from app.ingest import now_utc
+from app.page_data import review_export
 from app.reports import default_as_of
-from app.review import review_export
 from app.routes.reports import AsOf, ReportAsOf, ReportsDep, ReportSegment
 from dashboards.markdown import report_markdown
 

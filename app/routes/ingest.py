@@ -18,10 +18,10 @@ from pydantic import BaseModel
 
 from app.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge, RateLimited
 from app.http import decoded_payload, error_responses, key_from_headers, parse_json, read_body
-from app.ingest import lenient_time, now_utc, parse_events
+from app.ingest import EventApi, lenient_time, now_utc, parse_events
 from app.ratelimit import RateLimiter
 from app.settings import Settings
-from app.storage import ApiKey, Storage
+from app.storage import WRITE_SCOPES, ApiKey, Storage
 
 router = APIRouter(tags=["ingestion"], responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503))
 
@@ -56,7 +56,7 @@ class IngestResult(BaseModel):
     rejected: int
 
 
-async def _ingest(request: Request, *, api: str, kind: str) -> Response:
+async def _ingest(request: Request, *, api: EventApi, kind: str) -> Response:
     # The hot path: settings and storage come straight from app.state rather than through
     # dependencies (FastAPI runs sync dependencies on a thread pool, two hops a request), and
     # the reply is serialised once with orjson instead of being validated by a response model.
@@ -75,7 +75,7 @@ async def _ingest(request: Request, *, api: str, kind: str) -> Response:
     )
     payload = parse_json(body)
     secret = key_from_headers(request) or _key_in_body(payload)
-    key = storage.authenticate(secret, ("write",))
+    key = storage.authenticate(secret, WRITE_SCOPES)
     origin = request.headers.get("origin")
     if key.origins and origin is not None and origin not in key.origins:
         raise Forbidden(
@@ -152,7 +152,7 @@ def _key_in_body(payload: Any) -> str | None:
 
 
 def _events_of(
-    payload: Any, *, api: str, kind: str, warnings: list[str]
+    payload: Any, *, api: EventApi, kind: str, warnings: list[str]
 ) -> tuple[list[Any], Any, str | None]:
     """(events, batch-level sentAt, type implied by the path) of a request body."""
     if api == "posthog":

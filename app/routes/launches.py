@@ -12,12 +12,14 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from app import launches
+from app.compare import hints_for_spec
 from app.deps import AdminKeyDep, ReadKeyDep, StorageDep
 from app.errors import InvalidInput
 from app.http import error_responses, read_body
 from app.ingest import now_utc
+from app.routes.reports import ReportsDep
 from pipelines.launch import Kpi, LaunchFile, LaunchSpec
-from pipelines.report_models import UtcTime
+from pipelines.report_models import TargetHint, UtcTime
 
 router = APIRouter(
     prefix="/api/launches", tags=["launches"], responses=error_responses(400, 401, 403, 404, 409, 422, 503)
@@ -149,12 +151,18 @@ class PutOut(LaunchOut):
     changes: list[str] = Field(
         description="What the request changed (or, with dry_run, would change), one line per field or KPI"
     )
+    target_hints: list[TargetHint] = Field(
+        default_factory=list,
+        description="Before launch: each KPI's target beside what past closed launches reached for its "
+        "metric by the same day (empty once the launch is live)",
+    )
 
 
 def put_launch(
     launch_key: str,
     spec: LaunchFile,
     storage: StorageDep,
+    reports: ReportsDep,
     key: AdminKeyDep,
     response: Response,
     dry_run: Annotated[
@@ -165,12 +173,15 @@ def put_launch(
         Query(min_length=1, max_length=200, description="who records the change (default: the key's name)"),
     ] = None,
 ) -> PutOut:
+    now = now_utc()
     state, result, changes = launches.apply_file(
-        storage, spec, by=author or key.name, now=now_utc(), key=launch_key, dry_run=dry_run
+        storage, spec, by=author or key.name, now=now, key=launch_key, dry_run=dry_run
     )
     if result == "created" and not dry_run:
         response.status_code = 201
-    return PutOut(**launch_out(state, result).model_dump(), changes=changes)
+    # Targets are set before launch: that is when past launches can still ground them.
+    hints = [] if state.is_locked(now) else hints_for_spec(storage, reports, state.spec, now=now)
+    return PutOut(**launch_out(state, result).model_dump(), changes=changes, target_hints=hints)
 
 
 _LAUNCH_FILE_SCHEMA = {"$ref": "#/components/schemas/LaunchFile"}

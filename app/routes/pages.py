@@ -1,6 +1,6 @@
 """The dashboard pages (read key, from a login form or HTTP Basic, remembered as a signed,
-expiring sign-in session: see app/sessions.py) and the plotly.js they load, served by the
-service itself so pages work offline."""
+expiring sign-in session: see app/sessions.py) and the stylesheet, plotly.js and icon they
+load, served by the service itself so pages work offline."""
 
 from __future__ import annotations
 
@@ -10,24 +10,31 @@ from urllib.parse import parse_qs, quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.deps import READ_SCOPES, StorageDep, session_key
+from app.compare import MAX_COMPARED
+from app.deps import StorageDep, session_key
 from app.errors import Forbidden, Unauthorized
 from app.http import key_from_headers
 from app.ingest import now_utc
+from app.page_data import (
+    compare_data,
+    compare_url,
+    current_week,
+    portfolio_rows,
+    review_sections,
+    scorecard_context,
+    scorecard_url,
+)
 from app.reports import default_as_of
-from app.review import current_week, portfolio_rows, review_sections, scorecard_context
 from app.routes.reports import AsOf, ReportsDep
 from app.sessions import Sessions
-from app.storage import ApiKey
+from app.storage import READ_SCOPES, ApiKey
+from dashboards.compare import compare_page
 from dashboards.figures import SegmentMetric
-from dashboards.pages import (
-    FAVICON_SVG,
-    login_page,
-    plotly_js,
-    portfolio_page,
-    review_page,
-    scorecard_page,
-)
+from dashboards.layout import FAVICON_SVG, plotly_js, stylesheet
+from dashboards.login import login_page
+from dashboards.portfolio import portfolio_page
+from dashboards.review import review_page
+from dashboards.scorecard import scorecard_page
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -62,19 +69,27 @@ def _sessions(request: Request) -> Sessions:
     return sessions
 
 
+def _static(body: str, media_type: str) -> Response:
+    """A file the pages load, the same for everyone: public, and cached for a day."""
+    return Response(body, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
+
+
 @router.get("/favicon.ico")
 def favicon() -> Response:
     """The pages' icon, for browsers showing a response that declares none (JSON, say)."""
-    return Response(
-        FAVICON_SVG, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
-    )
+    return _static(FAVICON_SVG, "image/svg+xml")
 
 
 @router.get("/static/plotly.min.js")
 def plotly_bundle() -> Response:
-    return Response(
-        plotly_js(), media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"}
-    )
+    return _static(plotly_js(), "text/javascript")
+
+
+@router.get("/static/landed.css")
+def pages_stylesheet() -> Response:
+    """The pages' stylesheet. Pages link it with a version in the query string, so a day in a
+    browser's cache never pairs a new page with old rules."""
+    return _static(stylesheet(), "text/css")
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -137,6 +152,29 @@ def scorecard(
         segment_metric=metric,
     )
     return _html(scorecard_page(ctx), request, header_key)
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare(
+    request: Request,
+    storage: StorageDep,
+    reports: ReportsDep,
+    launch: Annotated[list[str], Query(max_length=MAX_COMPARED)] = [],  # noqa: B006
+) -> Response:
+    """Launches side by side (`?launch=a&launch=b`, as the portfolio's Compare form sends them)."""
+    allowed, header_key = _page_auth(request, storage)
+    if not allowed:
+        return _login_redirect(request)
+    now = now_utc()
+    keys = list(dict.fromkeys(launch))
+    result = compare_data(storage, reports, keys, as_of=default_as_of(now))
+    page = compare_page(
+        result,
+        scorecard_urls={key: scorecard_url(key) for key in keys},
+        json_url=compare_url(keys, api=True),
+        generated_at=now,
+    )
+    return _html(page, request, header_key)
 
 
 @router.get("/review", response_class=HTMLResponse)

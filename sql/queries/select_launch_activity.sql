@@ -8,7 +8,7 @@
 -- per UTC day from the launch's day, '1' when the user had an event that day inside
 -- [$launched, $end), else '0' (null when no event in the window).
 -- Events are first grouped by their own (userId, anonymousId), which is cheap and small, and
--- only those groups are resolved to canonical users.
+-- only those groups are resolved to canonical users (resolve_identity, sql/schema).
 with own_ids as (
     select
         user_id,
@@ -26,23 +26,14 @@ with own_ids as (
     from events
     where occurred_at >= $start and occurred_at < $end
     group by user_id, anonymous_id
-),
-
-resolved as (
-    select
-        coalesce(own_ids.user_id, links.user_id) as known_user,
-        own_ids.*
-    from own_ids
-    left join identity_links as links
-        on own_ids.user_id is null and links.anonymous_id = own_ids.anonymous_id
 )
 
 select
-    coalesce(known_user, 'anon:' || anonymous_id) as user_id,
-    known_user is not null as is_identified,
+    user_id,
+    is_identified,
     min(first_event_at) as first_event_at,
     max(last_event_before) as last_event_before,
     cast(bit_or(active_days) as varchar) as active_days
-from resolved
-where known_user is not null or not $identified_only
-group by 1, 2
+from resolve_identity(own_ids)
+where is_identified or not $identified_only
+group by user_id, is_identified

@@ -1,5 +1,6 @@
--- The events that may be a launch's signals in [$start, $end), identity resolved, with the
--- property values its matchers test (the pipeline applies the matchers exactly).
+-- The events that may be a launch's signals in [$start, $end), identity resolved
+-- (resolve_identity, sql/schema), with the property values its matchers test (the pipeline
+-- applies the matchers exactly).
 -- Parameters: $start, $end; $event_names (names any matcher names); $any_types (types of
 -- matchers without a name); $pointers (JSON pointers of the matchers' properties, in order);
 -- $channel_pointer (the launch's channel property); $identified_only (leave out users whose
@@ -10,20 +11,11 @@ with candidates as (
     from events
     where occurred_at >= $start and occurred_at < $end
         and (list_contains($event_names, event) or list_contains($any_types, type))
-),
-
-resolved as (
-    select
-        candidates.*,
-        coalesce(candidates.user_id, links.user_id) as known_user
-    from candidates
-    left join identity_links as links
-        on candidates.user_id is null and links.anonymous_id = candidates.anonymous_id
 )
 
 select
-    coalesce(known_user, 'anon:' || anonymous_id) as user_id,
-    known_user is not null as is_identified,
+    user_id,
+    is_identified,
     type,
     event,
     occurred_at,
@@ -32,5 +24,5 @@ select
         json_extract_string(properties, $channel_pointer),
         json_extract_string(context, '/campaign/source')
     ) as channel
-from resolved
-where known_user is not null or not $identified_only
+from resolve_identity(candidates)
+where is_identified or not $identified_only

@@ -1,5 +1,6 @@
--- Every value of the named traits seen before $end, per canonical user, from identify traits,
--- context.traits and PostHog $set (all stored in events.traits).
+-- Every value of the named traits seen before $end, per canonical user (resolve_identity,
+-- sql/schema), from identify traits, context.traits and PostHog $set (all stored in
+-- events.traits).
 -- Parameters: $end; $trait_names and $trait_pointers (same order).
 -- Returns user_id (canonical), occurred_at, trait, value (text).
 with carrying as (
@@ -8,19 +9,13 @@ with carrying as (
     where traits is not null and occurred_at < $end
 ),
 
-resolved as (
-    select
-        coalesce(carrying.user_id, links.user_id, 'anon:' || carrying.anonymous_id) as user_id,
-        carrying.occurred_at,
-        json_extract_string(carrying.traits, $trait_pointers) as trait_values
-    from carrying
-    left join identity_links as links
-        on carrying.user_id is null and links.anonymous_id = carrying.anonymous_id
-),
-
 long as (
-    select user_id, occurred_at, unnest($trait_names) as trait, unnest(trait_values) as value
-    from resolved
+    select
+        user_id,
+        occurred_at,
+        unnest($trait_names) as trait,
+        unnest(json_extract_string(traits, $trait_pointers)) as value
+    from resolve_identity(carrying)
 )
 
 select user_id, occurred_at, trait, value

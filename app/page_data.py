@@ -1,30 +1,31 @@
-"""Assembles what the pages show: the portfolio rows, a scorecard's context, and the weekly
-review's sections, each from reports, launch history and readiness warnings; and the review
-exported as Markdown or as one self-contained HTML file whose links are absolute, so they work
-from a mail client."""
+"""The data of every page: the portfolio's rows, a scorecard's context and the weekly review's
+sections, each gathered from reports, launch history and readiness warnings for the pure page
+functions in dashboards/ to lay out; the ISO weeks the review is read by; and the review as a
+file, Markdown or one self-contained HTML file whose links are absolute, so they work from a
+mail client."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from app import launches
+from app.compare import compare_launches, target_hints
 from app.errors import InvalidInput
-from app.launches import LaunchState, naive_utc
+from app.launches import LaunchState
 from app.reports import ReportService
 from app.storage import Storage
-from dashboards.pages import (
-    HistoryEntry,
-    PortfolioRow,
-    ReviewSection,
-    ScorecardContext,
-    SiteLinks,
-    review_markdown,
-    review_page,
-)
+from dashboards.markdown import review_markdown
+from dashboards.portfolio import PortfolioRow
+from dashboards.review import ReviewSection, review_page
+from dashboards.scorecard import HistoryEntry, ScorecardContext
+from pipelines.compare import comparison
 from pipelines.launch import in_supported_range
+from pipelines.report_models import Comparison
+from pipelines.times import naive_utc
 
 WEEK = timedelta(days=7)
 _ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -50,6 +51,25 @@ def current_week(now: datetime) -> str:
 
 def scorecard_url(key: str, base_url: str = "") -> str:
     return f"{base_url}/launches/{quote(key)}"
+
+
+def compare_url(keys: Sequence[str], *, api: bool = False) -> str:
+    """The compare page (or, with `api`, its JSON) of the launches `keys`, in that order."""
+    return ("/api" if api else "") + "/compare?" + urlencode([("launch", key) for key in keys])
+
+
+# A "compare with past launches" link sets a launch beside this many launched before it.
+COMPARED_PAST_LAUNCHES = 5
+
+
+def compare_data(
+    storage: Storage, reports: ReportService, keys: Sequence[str], *, as_of: datetime
+) -> Comparison:
+    """The compare page's launches side by side; none picked yet gives an empty comparison,
+    and the page says how to pick some."""
+    if not keys:
+        return comparison([], metrics=[], as_of=as_of)
+    return compare_launches(storage, reports, keys, as_of=as_of)
 
 
 def portfolio_rows(storage: Storage, reports: ReportService, *, as_of: datetime) -> list[PortfolioRow]:
@@ -92,12 +112,20 @@ def scorecard_context(
     warnings = reports.readiness(key, as_of=as_of).warnings
     json_url = f"/api/launches/{quote(key)}/report" + (f"?segment={quote(segment)}" if segment else "")
     extra = {"segment_metric": segment_metric} if segment_metric else {}
+    # The launches that went live before this one, most recent first: its natural peers.
+    earlier = sorted(
+        (other for other in launches.list_launches(storage) if other.launched_at < state.launched_at),
+        key=lambda other: other.launched_at,
+        reverse=True,
+    )[:COMPARED_PAST_LAUNCHES]
     return ScorecardContext(
         report=report,
         history=history_entries(state),
         warnings=warnings,
         segment_traits=traits,
         json_url=json_url,
+        target_hints=target_hints(storage, reports, key, now=as_of).hints,
+        compare_url=compare_url([key, *(other.spec.key for other in earlier)]) if earlier else None,
         **extra,  # type: ignore[arg-type]
     )
 
@@ -112,8 +140,7 @@ def review_sections(
     sections = []
     for state in launches.list_launches(storage):
         spec = state.spec
-        full_end = state.launched_at + timedelta(days=spec.window_days)
-        if state.launched_at >= as_of or full_end <= start:
+        if state.launched_at >= as_of or naive_utc(spec.window_end) <= start:
             continue
         previous_as_of = as_of - WEEK
         had_previous = previous_as_of > state.launched_at
@@ -145,13 +172,14 @@ def review_export(
     now = naive_utc(now)
     week = week or current_week(now)
     sections = review_sections(storage, reports, week=week, now=now, base_url=base_url)
+    return review_file(week, sections, fmt=fmt, now=now, base_url=base_url)
+
+
+def review_file(
+    week: str, sections: list[ReviewSection], *, fmt: Literal["md", "html"], now: datetime, base_url: str = ""
+) -> str:
+    """The review of `week` made of `sections` as a file: Markdown, or one self-contained HTML
+    file (plotly.js inlined) whose links start with `base_url`."""
     if fmt == "md":
         return review_markdown(week, sections, generated_at=now)
-    links = SiteLinks(
-        portfolio=f"{base_url}/",
-        review=f"{base_url}/review?week={quote(week)}",
-        launches_json=f"{base_url}/api/launches",
-        login=f"{base_url}/login",
-        logout=None,
-    )
-    return review_page(week, sections, generated_at=now, self_contained=True, links=links)
+    return review_page(week, sections, generated_at=now, self_contained=True, base_url=base_url)

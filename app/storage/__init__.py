@@ -1,0 +1,232 @@
+"""Storage: the service's one database, reached through `Storage`, which offers the `EventStore`
+and `MetaStore` protocols (app/storage/interfaces.py) and nothing of the database behind them.
+
+The package, by module:
+- interfaces: the two protocols, the values they return, and the key scopes;
+- executor: the single writer thread and its group commit, knowing nothing of DuckDB;
+- arrow_tables: the Arrow schemas of what the writer stores;
+- keys: making, hashing and authenticating API keys, in memory;
+- duckdb_database: the DuckDB file, its connection and recovery, its schema, its writer;
+- duckdb_events, duckdb_meta: the two stores on DuckDB.
+Only the duckdb_* modules import DuckDB. The rest of the app imports this package only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from app.ingest import ParsedBatch
+from app.settings import Settings
+from app.storage.arrow_tables import rows_table
+from app.storage.duckdb_database import Connection, DuckDBDatabase
+from app.storage.duckdb_events import DuckDBEventStore, IngestRequest, json_pointer, write_ingest_group
+from app.storage.duckdb_meta import DuckDBMetaStore
+from app.storage.executor import SingleWriter
+from app.storage.interfaces import (
+    ADMIN_SCOPES,
+    READ_SCOPES,
+    SCOPES,
+    WRITE_SCOPES,
+    ApiKey,
+    EventStore,
+    KpiAmendment,
+    LaunchVersion,
+    MetaStore,
+    Scope,
+    StaleLaunch,
+    WriteResult,
+)
+from app.storage.keys import hash_key
+from pipelines.plan import ReportPlan
+
+__all__ = [
+    "ADMIN_SCOPES",
+    "READ_SCOPES",
+    "SCOPES",
+    "WRITE_SCOPES",
+    "ApiKey",
+    "EventStore",
+    "IngestRequest",
+    "KpiAmendment",
+    "LaunchVersion",
+    "MetaStore",
+    "Scope",
+    "StaleLaunch",
+    "Storage",
+    "WriteResult",
+    "hash_key",
+    "json_pointer",
+    "rows_table",
+    "write_ingest_group",
+]
+
+
+class Storage(EventStore, MetaStore):
+    """The database of one service: the event store and the metadata store on one DuckDB file,
+    sharing its single writer. Callers use the protocols' methods; the few others here are for
+    opening and closing it, fault drills, tests and benchmarks."""
+
+    def __init__(
+        self, db_path: str, *, max_events_per_commit: int = 50_000, checkpoint_mib: int = 256
+    ) -> None:
+        self.database = DuckDBDatabase(
+            db_path, max_events_per_commit=max_events_per_commit, checkpoint_mib=checkpoint_mib
+        )
+        # Typed as the protocols, so the façade can only pass their methods on.
+        self.events: EventStore = DuckDBEventStore(self.database)
+        self.meta: MetaStore = DuckDBMetaStore(self.database)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Storage:
+        """The storage `settings` describe."""
+        return cls(
+            settings.db_path,
+            max_events_per_commit=settings.commit_max_events,
+            checkpoint_mib=settings.checkpoint_mib,
+        )
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Commits what is queued, then closes the database."""
+        self.database.close()
+
+    @property
+    def db_path(self) -> str:
+        return self.database.db_path
+
+    def inject_write_fault(self, error: Exception | None) -> None:
+        """Fault drills and tests: make every write fail with `error` until called with None."""
+        self.database.fault = error
+
+    def check_connection(self) -> None:
+        """Reopens the database on next use if the connection no longer answers."""
+        self.database.check_connection()
+
+    # -- for tests and benchmarks only: they inspect the database or time its parts ---------
+
+    @property
+    def writer(self) -> SingleWriter[Connection]:
+        """The writer thread; a job submitted to it gets the connection, in a transaction."""
+        return self.database.writer
+
+    def connection(self) -> Connection:
+        """The writer's connection."""
+        return self.database.connection()
+
+    def cursor(self) -> Connection:
+        """A cursor for reads, separate from the writer's connection."""
+        return self.database.cursor()
+
+    # -- EventStore --------------------------------------------------------------------------
+
+    @property
+    def data_version(self) -> int:
+        """Changes whenever new events are stored (for invalidating cached reports)."""
+        return self.events.data_version
+
+    @property
+    def on_commit(self) -> Callable[[int, float], None] | None:
+        """Told (events, seconds) after every group commit."""
+        return self.events.on_commit
+
+    @on_commit.setter
+    def on_commit(self, callback: Callable[[int, float], None] | None) -> None:
+        self.events.on_commit = callback
+
+    def write_events(self, source: str, batch: ParsedBatch, received_at: datetime) -> Future[WriteResult]:
+        """Queues one request's events for the next group commit."""
+        return self.events.write_events(source, batch, received_at)
+
+    def count_events(self) -> int:
+        return self.events.count_events()
+
+    def queue_depth(self) -> int:
+        return self.events.queue_depth()
+
+    def check_ready(self, timeout: float) -> None:
+        self.events.check_ready(timeout)
+
+    def export_tables(self, files: Mapping[str, Path]) -> dict[str, int]:
+        return self.events.export_tables(files)
+
+    def import_tables(self, files: Mapping[str, Path], expected_rows: Mapping[str, int]) -> dict[str, int]:
+        return self.events.import_tables(files, expected_rows)
+
+    def launch_activity(self, plan: ReportPlan) -> pa.Table:
+        return self.events.launch_activity(plan)
+
+    def launch_signals(self, plan: ReportPlan) -> pa.Table:
+        return self.events.launch_signals(plan)
+
+    def launch_traits(self, plan: ReportPlan) -> pa.Table:
+        return self.events.launch_traits(plan)
+
+    def event_names(self, end: datetime) -> list[str]:
+        return self.events.event_names(end)
+
+    def trait_keys(self) -> list[str]:
+        return self.events.trait_keys()
+
+    # -- MetaStore ---------------------------------------------------------------------------
+
+    def create_key(self, name: str, scope: Scope, *, origins: Sequence[str] = ()) -> tuple[ApiKey, str]:
+        return self.meta.create_key(name, scope, origins=origins)
+
+    def revoke_key(self, key: str) -> list[str]:
+        return self.meta.revoke_key(key)
+
+    def list_keys(self) -> list[ApiKey]:
+        return self.meta.list_keys()
+
+    def reload_keys(self) -> None:
+        self.meta.reload_keys()
+
+    def authenticate(self, secret: str | None, scopes: Iterable[Scope]) -> ApiKey:
+        return self.meta.authenticate(secret, scopes)
+
+    def authenticate_id(self, key_id: str, scopes: Iterable[Scope]) -> ApiKey:
+        return self.meta.authenticate_id(key_id, scopes)
+
+    def service_secret(self, name: str) -> str:
+        return self.meta.service_secret(name)
+
+    def launch_keys(self) -> list[str]:
+        return self.meta.launch_keys()
+
+    def launch_versions(self, launch_key: str) -> list[LaunchVersion]:
+        return self.meta.launch_versions(launch_key)
+
+    def kpi_amendments(self, launch_key: str) -> list[KpiAmendment]:
+        return self.meta.kpi_amendments(launch_key)
+
+    def write_launch(
+        self,
+        launch_key: str,
+        *,
+        expected_version: int,
+        spec_json: str | None,
+        recorded_at: datetime,
+        recorded_by: str,
+        amendments: Sequence[dict[str, Any]] = (),
+        delete: bool = False,
+    ) -> None:
+        self.meta.write_launch(
+            launch_key,
+            expected_version=expected_version,
+            spec_json=spec_json,
+            recorded_at=recorded_at,
+            recorded_by=recorded_by,
+            amendments=amendments,
+            delete=delete,
+        )
