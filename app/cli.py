@@ -424,6 +424,27 @@ def cmd_launch_amend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_launch_decide(args: argparse.Namespace) -> int:
+    from app.decisions import parse_request
+    from dashboards.notes import decision_line
+
+    fields = {
+        "decision": args.decision,
+        "reason": args.reason,
+        "decided_by": args.by,
+        "follow_up": args.follow_up,
+    }
+    request = parse_request({k: v for k, v in fields.items() if v is not None})
+    with _backend(args) as data:
+        decision = data.decide(args.key, request, by=args.by or getpass.getuser())
+    from app.page_data import decision_note
+
+    print(f"{args.key}: {decision_line(decision_note(decision))}")
+    if decision.decision_id > 1:
+        print(f"(supersedes decision {decision.decision_id - 1})")
+    return 0
+
+
 def _as_of(value: str | None) -> datetime | None:
     """--as-of as naive UTC; None (the default: now) when not given."""
     from pipelines.times import naive_utc
@@ -488,10 +509,36 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_review_send(args: argparse.Namespace) -> int:
+    with _backend(args) as data:
+        week, sent = data.send_review(args.week)
+    failed = False
+    for line in sent:
+        if line.status == "sent":
+            print(f"{week} review sent by {line.channel}")
+        elif line.status == "taken":
+            print(f"{week} review already sent by {line.channel} (each week goes out once per channel)")
+        else:
+            failed = True
+            retry = (
+                f"; next attempt {line.next_attempt_at:%Y-%m-%d %H:%M}Z"
+                if line.next_attempt_at
+                else "; no more automatic attempts"
+            )
+            print(
+                f"landed: the {week} review could not be sent by {line.channel} "
+                f"(attempt {line.attempts}): {line.error}{retry}",
+                file=sys.stderr,
+            )
+    return 1 if failed else 0
+
+
 def cmd_review(args: argparse.Namespace) -> int:
     from app.ingest import now_utc
     from app.page_data import current_week
 
+    if args.send:
+        return cmd_review_send(args)
     now = now_utc()
     week = args.week or current_week(now)
     with _backend(args) as data:
@@ -558,6 +605,35 @@ Press Ctrl+C to stop. The demo database is {db_file}; it is rebuilt on every `ma
 """,
         flush=True,
     )
+    _print_after_the_verdict(demo, settings)
+
+
+def _print_after_the_verdict(demo: DemoLoad, settings: Settings) -> None:
+    """The demo's decisions and alerts, and how the weekly review is (or would be) delivered."""
+    for line in demo.decided:
+        print(f"  Decision on record: {line}")
+    for message in demo.alerts:
+        print(f"  Alert raised:       {message}")
+    channels = []
+    if settings.smtp_url is not None:
+        channels.append(f"by mail to {', '.join(settings.review_recipients)}")
+    if settings.webhook_url is not None:
+        channels.append("to the webhook")
+    if channels:
+        print(
+            f"  Weekly review:      delivered {' and '.join(channels)} on '{settings.review_schedule}' "
+            f"({settings.review_timezone}); send it now with `landed review --send`"
+        )
+    else:
+        print(
+            "  Weekly review:      not delivered (no channel configured). To have it sent every Monday "
+            "09:00, start the demo with\n"
+            "                      LANDED_SMTP_URL=smtp://user:pass@mail.example.com:587 "
+            "LANDED_MAIL_FROM=landed@example.com LANDED_REVIEW_TO=team@example.com\n"
+            "                      and/or LANDED_WEBHOOK_URL=https://hooks.slack.com/services/...; "
+            "then `landed review --send` sends it at once."
+        )
+    print(flush=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -678,6 +754,17 @@ def build_parser() -> argparse.ArgumentParser:
     amend.add_argument("--comparator", choices=[">=", "<="], help="for a new KPI")
     amend.add_argument("--by", help="who asks (default: your user name)")
     amend.set_defaults(func=cmd_launch_amend)
+    decide = client(
+        launch_sub.add_parser("decide", help="record a review's decision on a launch, with today's evidence")
+    )
+    decide.add_argument("key")
+    decide.add_argument(
+        "--decision", required=True, choices=["keep", "iterate", "double-down", "roll-back", "sunset"]
+    )
+    decide.add_argument("--reason", required=True, help="why, as the review will show it")
+    decide.add_argument("--follow-up", dest="follow_up", help="the key of a follow-up launch")
+    decide.add_argument("--by", help="who decided (default: your user name)")
+    decide.set_defaults(func=cmd_launch_decide)
     check = client(
         launch_sub.add_parser(
             "check",
@@ -701,6 +788,11 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--week", help="ISO week such as 2026-W47 (default: this week)")
     review.add_argument("--out", help="write to this file (default: print)")
     review.add_argument("--format", choices=["html", "md"], default="html")
+    review.add_argument(
+        "--send",
+        action="store_true",
+        help="send the week's review by mail and webhook now, through the service (once per channel)",
+    )
     review.set_defaults(func=cmd_review)
 
     backup = client(sub.add_parser("backup", help="write every table to Parquet files in a new folder"))

@@ -29,11 +29,13 @@ import httpx
 import orjson
 
 from app import discovery
+from app.decisions import DecisionRequest
 from app.errors import Conflict, LandedError, StorageUnavailable
 from app.importer import ImportSummary, sniff_format
 from app.launches import AmendmentRequest
 from app.settings import Settings
 from app.storage import ApiKey, Scope, Storage
+from pipelines.decisions import Decision
 from pipelines.launch import LaunchFile, LaunchSpec
 from pipelines.readiness import Readiness
 from pipelines.report_models import LaunchReport, TargetHint, TargetHints
@@ -135,6 +137,23 @@ class Backend(Protocol):
 
     def backup(self, out: Path | None) -> tuple[str, dict[str, int]]: ...
 
+    def send_review(self, week: str | None) -> tuple[str, list[Sent]]:
+        """Sends the week's review (default: this week) on each channel it was not sent on."""
+        ...
+
+    def decide(self, key: str, request: DecisionRequest, *, by: str) -> Decision: ...
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What became of the review on one channel: sent, failed, or taken (already sent)."""
+
+    channel: str
+    status: str
+    attempts: int
+    error: str | None
+    next_attempt_at: datetime | None
+
 
 def import_source(keys: list[ApiKey], name: str) -> ApiKey:
     """The write key `--source` names, by id or name (a live one when several share a name)."""
@@ -196,7 +215,9 @@ class LocalBackend:
         from app.reports import ReportService
 
         now = now_utc()
-        state, result, changes = launches.apply_file(self.storage, file, by=by, now=now, dry_run=dry_run)
+        state, result, changes = launches.apply_file(
+            self.storage, file, by=by, now=now, dry_run=dry_run, source="git"
+        )
         if not dry_run or state.is_locked(now):
             return Applied(result, changes)
         # Targets are set before launch, so a plan shows what past launches reached beside them;
@@ -293,6 +314,28 @@ class LocalBackend:
             return str(folder), counts
         return str(out), backup(self.storage, out)
 
+    def send_review(self, week: str | None) -> tuple[str, list[Sent]]:
+        from app.delivery import Delivery
+        from app.page_data import parse_week
+        from app.reports import ReportService
+
+        delivery = Delivery(self.storage, ReportService(self.storage), self.settings)
+        chosen = week or delivery.local_week()
+        parse_week(chosen)
+        outcomes = delivery.send_review(chosen, by_hand=True)
+        return chosen, [Sent(o.channel, o.status, o.attempts, o.error, o.next_attempt_at) for o in outcomes]
+
+    def decide(self, key: str, request: DecisionRequest, *, by: str) -> Decision:
+        from app import launches
+        from app.decisions import record_decision
+        from app.ingest import now_utc
+        from app.reports import ReportService, default_as_of
+
+        now = now_utc()
+        state = launches.load_launch(self.storage, key)
+        report = ReportService(self.storage).report_for(state, as_of=default_as_of(now))
+        return record_decision(self.storage, key, request, report=report, by=by, now=now)
+
 
 # ----------------------------------------------------------------------------- remote
 
@@ -382,7 +425,7 @@ class RemoteBackend:
         data = self._json(
             "PUT",
             f"/api/launches/{_segment(file.key)}",
-            params={"dry_run": "true" if dry_run else "false", "author": by},
+            params={"dry_run": "true" if dry_run else "false", "author": by, "source": "git"},
             content=file.model_dump_json(),
             headers={"Content-Type": "application/json"},
         )
@@ -455,6 +498,22 @@ class RemoteBackend:
             for item in self._launch_list()
         ]
         return text, review_launch_count(launched, week, now)
+
+    def send_review(self, week: str | None) -> tuple[str, list[Sent]]:
+        data = self._json("POST", "/api/review/send", params={"week": week} if week else None)
+        return str(data["week"]), [
+            Sent(
+                c["channel"], c["status"], int(c["attempts"]), c.get("error"), _utc(c.get("next_attempt_at"))
+            )
+            for c in data["channels"]
+        ]
+
+    def decide(self, key: str, request: DecisionRequest, *, by: str) -> Decision:
+        body = request.model_copy(update={"decided_by": request.decided_by or by}).model_dump(
+            mode="json", exclude_none=True
+        )
+        response = self._send("POST", f"/api/launches/{_segment(key)}/decisions", json=body)
+        return Decision.model_validate_json(response.content)
 
     def import_files(
         self, paths: list[Path], *, source: str | None, progress: ProgressFactory

@@ -61,6 +61,7 @@ def hints_for_spec(
     spec: LaunchSpec,
     *,
     now: datetime,
+    min_version: int | None = None,
 ) -> list[TargetHint]:
     """A hint for each KPI of `spec` (stored or not yet: `landed launch plan` asks before the
     spec is applied) from the launches that closed before it went live."""
@@ -72,15 +73,21 @@ def hints_for_spec(
         past: list[tuple[LaunchSpec, LaunchReport]] = []
         for other in past_launches(candidates, launch=spec, now=now, day=day):
             at = naive_utc(other.launched_at) + timedelta(days=day)
-            past.append((other, reports.report_for(states[other.key], as_of=at)))
+            past.append((other, reports.report_for(states[other.key], as_of=at, min_version=min_version)))
         hints.append(target_hint(kpi, day=day, past=past))
     return hints
 
 
-def target_hints(storage: Storage, reports: ReportService, key: str, *, now: datetime) -> TargetHints:
+def target_hints(
+    storage: Storage,
+    reports: ReportService,
+    key: str,
+    *,
+    now: datetime,
+    min_version: int | None = None,
+) -> TargetHints:
     """Hints for a stored launch's KPIs as first set: the targets its reports judge."""
     state = launches.load_launch(storage, key)
     spec = state.spec.model_copy(update={"kpis": [record.first_set for record in state.kpi_records]})
-    return TargetHints(
-        launch_key=key, as_of=naive_utc(now), hints=hints_for_spec(storage, reports, spec, now=now)
-    )
+    hints = hints_for_spec(storage, reports, spec, now=now, min_version=min_version)
+    return TargetHints(launch_key=key, as_of=naive_utc(now), hints=hints)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gzip
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import yaml
 from app import launches
 from app.importer import ImportSummary, import_files
 from app.launches import AmendmentRequest, KpiChange
-from app.storage import Storage
+from app.storage import LaunchEvaluation, Storage
 from pipelines.times import as_utc, naive_utc, utc_text
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -32,6 +32,8 @@ class DemoLoad:
     shift: timedelta
     imported: ImportSummary
     launch_keys: list[str]
+    decided: list[str] = field(default_factory=list)  # decisions recorded on closed launches
+    alerts: list[str] = field(default_factory=list)  # the alerts the sample raised
 
 
 def _parse(value: str) -> datetime:
@@ -102,4 +104,50 @@ def load_sample(
                 storage, spec.key, request, by=change["by"], now=naive_utc(_parse(change["at"]) + shift)
             )
         keys.append(spec.key)
-    return DemoLoad(write_key, read_key, admin_key, shift, summary, keys)
+    decided, alerts = after_the_verdict(storage, today=today)
+    return DemoLoad(write_key, read_key, admin_key, shift, summary, keys, decided, alerts)
+
+
+# The review of the closed launch that missed, as a product owner would record it.
+SAMPLE_DECISION = {
+    "smart-export": {
+        "decision": "iterate",
+        "reason": "make the export button visible where people finish a report",
+        "decided_by": "po@example.com",
+        "follow_up": "smart-export-v2",
+    }
+}
+
+
+def after_the_verdict(storage: Storage, *, today: datetime) -> tuple[list[str], list[str]]:
+    """What follows the verdicts in the sample: the decision on the closed launch that missed,
+    and the alerts the sample raises when its launches are evaluated as the service does,
+    a week ago and now (a verdict that changed since). Returns (decision lines, alert messages)."""
+    from app.alerts import evaluate_snapshots
+    from app.decisions import parse_request, record_decision
+    from app.reports import ReportService
+    from app.snapshots import Snapshots
+    from dashboards.notes import decision_line
+    from pipelines.alerts import report_verdicts
+
+    now = naive_utc(today)
+    snapshots = Snapshots(storage, ReportService(storage), refresh_seconds=0, clock=lambda: now)
+    shown = [snapshots.get(state, None) for state in launches.list_launches(storage)]
+    decided = []
+    for snapshot in shown:
+        request = SAMPLE_DECISION.get(snapshot.key)
+        if request is not None and now >= naive_utc(snapshot.state.spec.window_end):
+            decision = record_decision(
+                storage, snapshot.key, parse_request(request), report=snapshot.report, by="demo", now=now
+            )
+            from app.page_data import decision_note
+
+            decided.append(f"{snapshot.key}: {decision_line(decision_note(decision))}")
+    week_ago = [
+        LaunchEvaluation(s.key, orjson.dumps(report_verdicts(s.previous)).decode(), s.previous.window.as_of)
+        for s in shown
+        if s.previous is not None
+    ]
+    storage.record_alert_evaluation(cleared=[], raised=[], evaluations=week_ago, now=now - timedelta(days=7))
+    raised = evaluate_snapshots(storage, shown, now=now)
+    return decided, [alert.message for alert in raised]

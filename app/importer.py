@@ -2,7 +2,15 @@
 Parquet) through the same validation, dedupe and writer as the HTTP API, in chunks, reporting
 progress. `import_file` is the one way in: the command line calls it per file, and
 `POST /api/import` calls it on the upload it spooled to disk. The format is told by the file's
-first bytes (gzip and Parquet have magic numbers), so a name never decides how bytes are read."""
+first bytes (gzip and Parquet have magic numbers), so a name never decides how bytes are read.
+
+Set-based by default: a Parquet chunk's columns go to storage whole, where the rules of
+app/ingest.py, written in SQL (sql/queries/select_import_rows.sql), decide every row they can
+without Python; the rare rest (refusals, missing ids, JSON text two writers could spell
+differently) is parsed here one by one by app/ingest.py itself. Every chunk is then stored in
+one write: dedupe against the chunk and the table, and identity links, are SQL too. The
+per-event path (`per_event=True`: every event through app/ingest.py and the group commit the
+HTTP API uses) is kept as the reference the set-based one is tested against."""
 
 from __future__ import annotations
 
@@ -16,13 +24,19 @@ from typing import IO, Any, Literal
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from app.errors import InvalidInput
-from app.ingest import EventApi, ParsedBatch, Rejected, now_utc, parse_events
-from app.storage import EventStore
+from app.ingest import EVENT_COLUMNS, EventApi, EventRow, ParsedBatch, Rejected, now_utc, parse_events
+from app.storage import EventStore, rows_table
 
 CHUNK_EVENTS = 10_000
+# Rows per set-based chunk: one transaction each, holding the writer for about a second at most,
+# so live ingestion waits no longer than that behind an import.
+IMPORT_CHUNK_ROWS = 100_000
+_TEXT_COLUMNS = ("type", "event", "name", "userId", "anonymousId", "previousId", "groupId", "messageId")
+_TIME_COLUMNS = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 DEFAULT_SOURCE = "import"
 _JSON_COLUMNS = ("properties", "traits", "context")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -141,22 +155,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _parquet_chunks(path: Path) -> Iterator[Chunk]:
+def _parquet_event(row: dict[str, Any]) -> Any:
+    """A Parquet row as the event it holds, or the Rejected it is."""
     try:
-        parquet = pq.ParquetFile(path)
+        for column in _JSON_COLUMNS:
+            row[column] = _json_text(row.get(column))
+    except orjson.JSONDecodeError as error:
+        return Rejected("malformed_json", f"column {column}: {error}", str(row)[:2000])
+    return {name: _plain(value) for name, value in row.items() if value is not None}
+
+
+def _parquet_file(path: Path) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as error:
         raise InvalidInput("the file is not valid Parquet", str(error), code="invalid_encoding") from None
-    for record_batch in parquet.iter_batches(batch_size=CHUNK_EVENTS):
+
+
+def _parquet_chunks(path: Path) -> Iterator[Chunk]:
+    for record_batch in _parquet_file(path).iter_batches(batch_size=CHUNK_EVENTS):
         rows: list[Any] = []
         bad: list[Rejected] = []
         for row in record_batch.to_pylist():
-            try:
-                for column in _JSON_COLUMNS:
-                    row[column] = _json_text(row.get(column))
-            except orjson.JSONDecodeError as error:
-                bad.append(Rejected("malformed_json", f"column {column}: {error}", str(row)[:2000]))
-                continue
-            rows.append({name: _plain(value) for name, value in row.items() if value is not None})
+            event = _parquet_event(row)
+            (bad if isinstance(event, Rejected) else rows).append(event)
         yield rows, bad, record_batch.num_rows
 
 
@@ -190,12 +212,172 @@ def import_file(
     summary: ImportSummary | None = None,
     fmt: Format | None = None,
     on_progress: Callable[[Path, int], None] | None = None,
+    per_event: bool = False,
 ) -> ImportSummary:
     """Imports one file into `summary` (a new one by default) and returns it. Events keep their
-    own receivedAt when the export has one; each chunk of CHUNK_EVENTS is committed as it is
-    read, so memory stays flat and ingestion from SDKs is interleaved with it."""
+    own receivedAt when the export has one; each chunk is committed as it is read, so memory
+    stays flat and ingestion from SDKs is interleaved with it."""
     summary = summary if summary is not None else ImportSummary()
     summary.files += 1
+    fmt = fmt or (sniff_format(path) if path.is_file() else None)
+    if per_event:
+        _import_per_event(storage, path, source, max_event_bytes, summary, fmt, on_progress)
+    elif fmt == "parquet":
+        _import_parquet(storage, path, source, max_event_bytes, summary, on_progress)
+    else:
+        _import_ndjson(storage, path, source, max_event_bytes, summary, fmt, on_progress)
+    return summary
+
+
+def _add(summary: ImportSummary, entries: int, result: Any, rejected: list[Rejected]) -> None:
+    summary.events += entries
+    summary.inserted += result.inserted
+    summary.duplicates += result.duplicates
+    summary.rejected += result.rejected
+    summary.reasons.update(r.reason for r in rejected)
+
+
+def _api_of(event: Any) -> EventApi:
+    return "posthog" if _is_posthog(event) else "import"
+
+
+def _parsed_one_by_one(
+    events: list[tuple[int, Any]], source: str, received_at: datetime, max_event_bytes: int
+) -> tuple[list[EventRow], list[int], list[Rejected]]:
+    """(rows, their row numbers, refusals) of the events app/ingest.py parses one at a time."""
+    rows: list[EventRow] = []
+    numbers: list[int] = []
+    rejected: list[Rejected] = []
+    for number, event in events:
+        if isinstance(event, Rejected):
+            rejected.append(event)
+            continue
+        parsed = parse_events(
+            [event],
+            source=source,
+            received_at=received_at,
+            max_event_bytes=max_event_bytes,
+            body_bytes=max_event_bytes + 1,
+            api=_api_of(event),
+        )
+        rows.extend(parsed.rows)
+        numbers.extend(number for _ in parsed.rows)
+        rejected.extend(parsed.rejected)
+    return rows, numbers, rejected
+
+
+def _numbered(rows: list[EventRow], numbers: list[int]) -> pa.Table:
+    return rows_table(rows).append_column("row_no", pa.array(numbers, pa.int64()))
+
+
+def _import_ndjson(
+    storage: EventStore,
+    path: Path,
+    source: str,
+    max_event_bytes: int,
+    summary: ImportSummary,
+    fmt: Format | None,
+    on_progress: Callable[[Path, int], None] | None,
+) -> None:
+    # Each line is JSON decoded and checked by app/ingest.py; dedupe and links are set-based.
+    first = 0
+    for events, bad, units in file_chunks(path, max_event_bytes=max_event_bytes, fmt=fmt):
+        received_at = now_utc()
+        numbered = list(enumerate(events, start=first))
+        first += len(events)
+        rows, numbers, rejected = _parsed_one_by_one(numbered, source, received_at, max_event_bytes)
+        rejected = bad + rejected
+        result = storage.import_events(
+            _numbered(rows, numbers), rejected, source=source, received_at=received_at
+        ).result()
+        _add(summary, len(events) + len(bad), result, rejected)
+        if on_progress is not None:
+            on_progress(path, units)
+
+
+def _staged_columns(batch: pa.RecordBatch, first: int) -> pa.Table | None:
+    """The batch as the columns select_import_rows.sql reads, or None when a column has a type
+    those rules do not read (every row is then parsed one by one)."""
+    n = batch.num_rows
+    columns: dict[str, pa.Array] = {"row_no": pa.array(range(first, first + n), pa.int64())}
+    extra = pa.array([0] * n, pa.int64())
+    for column_field in batch.schema:
+        column = batch.column(column_field.name)
+        textual = pa.types.is_string(column_field.type) or pa.types.is_large_string(column_field.type)
+        if column_field.name in _TEXT_COLUMNS or column_field.name in _JSON_COLUMNS:
+            if not textual:
+                return None
+            columns[column_field.name] = column.cast(pa.string())
+        elif column_field.name in _TIME_COLUMNS:
+            if not pa.types.is_timestamp(column_field.type) or column_field.type.unit == "ns":
+                return None
+            # Without its zone the value is the UTC instant, as app/ingest.py reads it.
+            columns[column_field.name] = column.cast(pa.timestamp(column_field.type.unit)).cast(
+                pa.timestamp("us")
+            )
+        elif textual:
+            # Another text column only adds to the event's size (escaped: 6 bytes a character).
+            size = pc.add(pc.multiply(pc.binary_length(column), 6), len(column_field.name) + 6)
+            extra = pc.add(extra, pc.fill_null(size, 0))
+        else:
+            return None
+    for name in (*_TEXT_COLUMNS, *_JSON_COLUMNS):
+        columns.setdefault(name, pa.nulls(n, pa.string()))
+    for name in _TIME_COLUMNS:
+        columns.setdefault(name, pa.nulls(n, pa.timestamp("us")))
+    columns["extra_bytes"] = extra.cast(pa.int64())
+    return pa.table(columns)
+
+
+def _import_parquet(
+    storage: EventStore,
+    path: Path,
+    source: str,
+    max_event_bytes: int,
+    summary: ImportSummary,
+    on_progress: Callable[[Path, int], None] | None,
+) -> None:
+    first = 0
+    for batch in _parquet_file(path).iter_batches(batch_size=IMPORT_CHUNK_ROWS):
+        received_at = now_utc()
+        staged = _staged_columns(batch, first)
+        parts: list[pa.Table] = []
+        if staged is None:
+            others = pa.array(range(batch.num_rows), pa.int64())
+        else:
+            decided = storage.decide_import_rows(
+                staged, source=source, received_at=received_at, max_event_bytes=max_event_bytes
+            )
+            simple = decided.column("is_simple")
+            parts.append(decided.filter(simple).select([*EVENT_COLUMNS, "row_no"]))
+            others = pc.indices_nonzero(pc.invert(simple)).cast(pa.int64())
+        events = [
+            (first + i, _parquet_event(row))
+            for i, row in zip(others.to_pylist(), batch.take(others).to_pylist(), strict=True)
+        ]
+        rows, numbers, rejected = _parsed_one_by_one(events, source, received_at, max_event_bytes)
+        parts.append(_numbered(rows, numbers))
+        result = storage.import_events(
+            pa.concat_tables([p.cast(parts[-1].schema) for p in parts]),
+            rejected,
+            source=source,
+            received_at=received_at,
+        ).result()
+        _add(summary, batch.num_rows, result, rejected)
+        first += batch.num_rows
+        if on_progress is not None:
+            on_progress(path, batch.num_rows)
+
+
+def _import_per_event(
+    storage: EventStore,
+    path: Path,
+    source: str,
+    max_event_bytes: int,
+    summary: ImportSummary,
+    fmt: Format | None,
+    on_progress: Callable[[Path, int], None] | None,
+) -> None:
     for events, bad, units in file_chunks(path, max_event_bytes=max_event_bytes, fmt=fmt):
         received_at = now_utc()
         segment = [e for e in events if not _is_posthog(e)]
@@ -223,7 +405,6 @@ def import_file(
         summary.reasons.update(r.reason for r in batch.rejected)
         if on_progress is not None:
             on_progress(path, units)
-    return summary
 
 
 def import_files(
@@ -233,6 +414,7 @@ def import_files(
     source: str,
     max_event_bytes: int,
     on_progress: Callable[[Path, int], None] | None = None,
+    per_event: bool = False,
 ) -> ImportSummary:
     """Imports every file (see `import_file`) and returns the total."""
     summary = ImportSummary()
@@ -244,5 +426,6 @@ def import_files(
             max_event_bytes=max_event_bytes,
             summary=summary,
             on_progress=on_progress,
+            per_event=per_event,
         )
     return summary

@@ -8,11 +8,13 @@ launch*). Amendments change the current target shown beside it, never the judged
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 import orjson
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app.errors import Conflict, InvalidInput, NotFound
@@ -29,6 +31,9 @@ from pipelines.launch import (
 from pipelines.times import naive_utc, utc_text
 
 AMENDABLE_FIELDS = ("target", "min_sample", "by_day")
+# Where a version came from: spec files (`landed launch apply`), or the browser's editor; the
+# API's own PUT records none.
+Source = Literal["git", "editor"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Version:
     spec: LaunchSpec
     recorded_at: datetime
     recorded_by: str
+    source: Source | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,12 @@ class LaunchState:
 
     def is_locked(self, now: datetime) -> bool:
         return now >= self.launched_at
+
+    @property
+    def managed_from_git(self) -> bool:
+        """The latest version came from spec files: the editor shows it read-only, since the
+        next `landed launch apply` would overwrite a change made there."""
+        return self.latest.source == "git"
 
     @property
     def kpi_records(self) -> list[KpiRecord]:
@@ -161,10 +173,17 @@ def describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+@functools.lru_cache(maxsize=1024)
+def _stored_spec(text: str) -> LaunchSpec:
+    """A stored spec's JSON, parsed once: every page lists the launches, and a spec (frozen)
+    never changes once recorded."""
+    return LaunchSpec.model_validate_json(text)
+
+
 def load_launch(storage: MetaStore, key: str) -> LaunchState:
     versions = [
-        Version(v, LaunchSpec.model_validate_json(spec), at, by)
-        for v, spec, at, by in storage.launch_versions(key)
+        Version(v, _stored_spec(spec), at, by, _source(src))
+        for v, spec, at, by, src in storage.launch_versions(key)
     ]
     if not versions:
         raise NotFound(f"no launch with key {key!r}", "see GET /api/launches for the list")
@@ -173,6 +192,10 @@ def load_launch(storage: MetaStore, key: str) -> LaunchState:
         for aid, kpi, field, old, new, at, by, reason in storage.kpi_amendments(key)
     ]
     return LaunchState(versions, amendments)
+
+
+def _source(text: str | None) -> Source | None:
+    return "git" if text == "git" else "editor" if text == "editor" else None
 
 
 def _json(text: str | None) -> Any:
@@ -195,12 +218,15 @@ def put_launch(
     key: str | None = None,
     amendment: AmendmentNote | None = None,
     dry_run: bool = False,
+    source: Source | None = None,
 ) -> tuple[LaunchState, Result]:
     """Creates or replaces a launch; returns the state and what happened: created, updated,
     amended or unchanged. After launch only descriptive fields (name, owner, description,
     channel property, announcements) may change, and KPI targets, min_sample and by_day (or a
     new KPI) only with an `amendment` giving the reason, which records them as amendments.
-    With `dry_run` nothing is written: the state returned is the one the change would make."""
+    With `dry_run` nothing is written: the state returned is the one the change would make.
+    `source` records where the change comes from; spec files (`git`) that change nothing still
+    mark the launch as managed from git, without a new version."""
     if key is not None and key != spec.key:
         raise InvalidInput(f"the spec's key {spec.key!r} differs from the URL's {key!r}", "field: key")
     try:
@@ -208,20 +234,22 @@ def put_launch(
     except NotFound:
         state = None
     if state is None:
-        return _commit(storage, None, "created", by=by, now=now, spec=spec, dry_run=dry_run)
+        return _commit(storage, None, "created", by=by, now=now, spec=spec, dry_run=dry_run, source=source)
     latest = state.latest.spec
     if spec == latest:
-        return state, "unchanged"
+        return _unchanged(storage, state, source=source, dry_run=dry_run)
     if not state.is_locked(now) or spec.locked_part() == latest.locked_part():
-        return _commit(storage, state, "updated", by=by, now=now, spec=spec, dry_run=dry_run)
+        return _commit(storage, state, "updated", by=by, now=now, spec=spec, dry_run=dry_run, source=source)
     # Live: the locked fields stay as recorded; only the descriptive ones may take the file's.
     descriptive = spec.model_copy(update={f: getattr(latest, f) for f in LOCKED_FIELDS})
     new_version = None if descriptive == latest else descriptive
     if spec.locked_part() == state.spec.locked_part():
         # The file already carries the amended KPIs: only descriptive fields may differ.
         if new_version is None:
-            return state, "unchanged"
-        return _commit(storage, state, "updated", by=by, now=now, spec=new_version, dry_run=dry_run)
+            return _unchanged(storage, state, source=source, dry_run=dry_run)
+        return _commit(
+            storage, state, "updated", by=by, now=now, spec=new_version, dry_run=dry_run, source=source
+        )
     changed = [f for f in LOCKED_FIELDS if getattr(spec, f) != getattr(latest, f)]
     if changed != ["kpis"] or amendment is None:
         raise Conflict(
@@ -243,8 +271,29 @@ def put_launch(
         for r in rows
     ]
     return _commit(
-        storage, state, "amended", by=by, now=now, spec=new_version, amendments=stamped, dry_run=dry_run
+        storage,
+        state,
+        "amended",
+        by=by,
+        now=now,
+        spec=new_version,
+        amendments=stamped,
+        dry_run=dry_run,
+        source=source,
     )
+
+
+def _unchanged(
+    storage: MetaStore, state: LaunchState, *, source: Source | None, dry_run: bool
+) -> tuple[LaunchState, Result]:
+    """Nothing to record; spec files applied to a launch not yet managed from git mark it so
+    (no new version: the spec is the same)."""
+    if source != "git" or state.managed_from_git or dry_run:
+        return state, "unchanged"
+    latest = state.latest
+    key, version = latest.spec.key, latest.version
+    _write(storage, key, version, by=latest.recorded_by, now=latest.recorded_at, source=source)
+    return load_launch(storage, latest.spec.key), "unchanged"
 
 
 def apply_file(
@@ -255,6 +304,7 @@ def apply_file(
     now: datetime,
     key: str | None = None,
     dry_run: bool = False,
+    source: Source | None = None,
 ) -> tuple[LaunchState, Result, list[str]]:
     """`put_launch` of a spec file (its amendment included), with what it changed (or, in a dry
     run, would change) as `describe_changes` lines: what `landed launch apply` and `plan` and
@@ -265,7 +315,7 @@ def apply_file(
     except NotFound:
         before = None
     state, result = put_launch(
-        storage, spec, by=by, now=now, key=key, amendment=file.amendment, dry_run=dry_run
+        storage, spec, by=by, now=now, key=key, amendment=file.amendment, dry_run=dry_run, source=source
     )
     return state, result, describe_changes(before, spec) if result != "unchanged" else []
 
@@ -280,17 +330,18 @@ def _commit(
     spec: LaunchSpec | None,
     amendments: list[dict[str, Any]] | None = None,
     dry_run: bool,
+    source: Source | None = None,
 ) -> tuple[LaunchState, Result]:
     """Writes a new version and/or amendments, or, in a dry run, only builds the state they
     would make."""
     key = spec.key if spec is not None else state.latest.spec.key if state is not None else ""
     version = state.latest.version if state is not None else 0
     if not dry_run:
-        _write(storage, key, version, spec=spec, by=by, now=now, amendments=amendments)
+        _write(storage, key, version, spec=spec, by=by, now=now, amendments=amendments, source=source)
         return load_launch(storage, key), result
     versions = list(state.versions) if state is not None else []
     if spec is not None:
-        versions.append(Version(version + 1, spec, now, by))
+        versions.append(Version(version + 1, spec, now, by, source))
     added = [
         Amendment(
             r["amendment_id"],
@@ -446,6 +497,7 @@ def _write(
     spec: LaunchSpec | None = None,
     amendments: list[dict[str, Any]] | None = None,
     delete: bool = False,
+    source: Source | None = None,
 ) -> None:
     try:
         storage.write_launch(
@@ -456,6 +508,7 @@ def _write(
             recorded_by=by,
             amendments=amendments or [],
             delete=delete,
+            source=source,
         )
     except StaleLaunch:
         raise Conflict(
@@ -581,3 +634,16 @@ def _flat(spec: LaunchSpec) -> dict[str, Any]:
 def _short(value: Any, limit: int = 60) -> str:
     text = str(value) if isinstance(value, _Shown) else orjson.dumps(value).decode()
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def spec_yaml(state: LaunchState) -> str:
+    """The launch's current spec (KPIs as amended) as a spec file `landed launch apply` takes
+    unchanged, and `landed launch plan` shows as unchanged: the same fields, in the spec's order,
+    every time in UTC."""
+    spec = state.spec
+    header = (
+        f"# Launch spec of {spec.key!r}, version {state.latest.version}, downloaded from Landed.\n"
+        "# Keep it in your repository and apply it with `landed launch apply`.\n"
+    )
+    data = spec.model_dump(mode="json")
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)

@@ -9,13 +9,27 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from app.delivery import background_work
 from app.http import IngestCors, install_error_handlers
 from app.observability import Metrics, RequestObserver
 from app.ratelimit import RateLimiter
 from app.reports import ReportService
-from app.routes import admin, compare, exports, ingest, launches, ops, pages, reports
+from app.routes import (
+    admin,
+    compare,
+    decisions,
+    delivery,
+    editor,
+    exports,
+    ingest,
+    launches,
+    ops,
+    pages,
+    reports,
+)
 from app.sessions import Sessions
 from app.settings import Settings
+from app.snapshots import Refresher, Snapshots
 from app.storage import Storage
 from dashboards.figures import prepare_rendering
 
@@ -36,13 +50,28 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
         own = storage is None
         app.state.storage = storage or Storage.open(settings)
         app.state.reports = ReportService(app.state.storage, observer=metrics)
+        app.state.snapshots = Snapshots(
+            app.state.storage,
+            app.state.reports,
+            refresh_seconds=settings.refresh_seconds,
+            on_refresh=metrics.refreshed,
+        )
+        metrics.watch_snapshots(app.state.snapshots.oldest_age)
+        refresher = Refresher(app.state.snapshots)
         app.state.sessions = Sessions.for_service(settings, app.state.storage)
         metrics.watch(app.state.storage)
         prepare_rendering()
         _preload_optional_modules()
+        app.state.delivery, background = background_work(
+            app.state.storage, app.state.reports, app.state.snapshots, settings
+        )
+        refresher.start()
+        background.start()
         try:
             yield
         finally:
+            background.stop()
+            refresher.stop()
             metrics.unwatch(app.state.storage)
             if own:
                 app.state.storage.close()
@@ -79,6 +108,9 @@ def create_app(settings: Settings, storage: Storage | None = None) -> FastAPI:
     app.include_router(compare.router)
     app.include_router(exports.router)
     app.include_router(admin.router)
+    app.include_router(delivery.router)
+    app.include_router(decisions.router)
     app.include_router(ops.router)
+    app.include_router(editor.router)  # before pages: /launches/new is no scorecard
     app.include_router(pages.router)
     return app

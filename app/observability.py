@@ -14,6 +14,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import (
@@ -115,6 +116,17 @@ class Metrics:
             ("kind", "result"),
             registry=registry,
         )
+        self.refresh_seconds = Histogram(
+            "landed_refresh_duration_seconds",
+            "Time one background refresh of the pages' results computed ahead took",
+            buckets=_REPORT_BUCKETS,
+            registry=registry,
+        )
+        self.snapshot_age = Gauge(
+            "landed_snapshot_oldest_age_seconds",
+            "Age of the oldest result computed ahead that pages show (0 before any)",
+            registry=registry,
+        )
         # Labelled children looked up once: `labels()` validates and locks on every call, and
         # the ingest path records on every request.
         self._event_children: dict[tuple[str, str], tuple[Any, ...]] = {}
@@ -152,6 +164,13 @@ class Metrics:
 
     def report_computed(self, kind: str, seconds: float) -> None:
         self.report_seconds.labels(kind).observe(seconds)
+
+    def refreshed(self, seconds: float) -> None:
+        self.refresh_seconds.observe(seconds)
+
+    def watch_snapshots(self, oldest_age: Callable[[], float]) -> None:
+        """Report the age of the oldest snapshot pages show, read at each scrape."""
+        self.snapshot_age.set_function(oldest_age)
 
     def watch(self, storage: EventStore) -> None:
         """Feed the writer's commits and queue depth into these metrics."""

@@ -56,13 +56,17 @@ class ReportObserver(Protocol):
 
 
 class ReportService:
-    """Computes reports and keeps the recent ones; new events or launch changes make them stale."""
+    """Computes reports and keeps the recent ones; a launch change makes its reports stale, and
+    so do new events, unless the caller accepts results computed since an earlier data
+    version (`min_version`: what a refresh cycle pins at its start, so the reports it needs
+    several times are computed once while events keep arriving)."""
 
     def __init__(
         self, storage: Storage, *, cache_size: int = CACHE_SIZE, observer: ReportObserver | None = None
     ) -> None:
         self._storage = storage
-        self._cache: OrderedDict[tuple[object, ...], LaunchReport | Readiness] = OrderedDict()
+        # key -> (data version read before computing, result)
+        self._cache: OrderedDict[tuple[object, ...], tuple[int, LaunchReport | Readiness]] = OrderedDict()
         self._lock = threading.Lock()
         self._cache_size = cache_size
         self._observer = observer
@@ -71,24 +75,25 @@ class ReportService:
         state = launches.load_launch(self._storage, key)
         return self.report_for(state, as_of=as_of, segment=segment)
 
-    def report_for(self, state: LaunchState, *, as_of: datetime, segment: str | None = None) -> LaunchReport:
+    def report_for(
+        self,
+        state: LaunchState,
+        *,
+        as_of: datetime,
+        segment: str | None = None,
+        min_version: int | None = None,
+    ) -> LaunchReport:
         if segment is not None and not segment.strip():
             raise InvalidInput("segment must name a trait, e.g. plan", "query parameter: segment")
         spec = state.spec
         # Past the window's end every as_of gives the same report: share one cache entry.
         effective = min(naive_utc(as_of), naive_utc(spec.window_end))
-        cache_key = (
-            spec.key,
-            state.latest.version,
-            len(state.amendments),
-            effective,
-            segment,
-            self._storage.data_version,
-        )
+        cache_key = (spec.key, state.latest.version, len(state.amendments), effective, segment)
         cached = self._cached(
             "report",
             cache_key,
             lambda: self._compute(plan_report(spec, effective, kpis=state.kpi_records, segment=segment)),
+            min_version,
         )
         assert isinstance(cached, LaunchReport)
         return cached
@@ -97,22 +102,31 @@ class ReportService:
         return compute_report(report_inputs(self._storage, plan), plan)
 
     def _cached(
-        self, kind: str, key: tuple[object, ...], compute: Callable[[], LaunchReport | Readiness]
+        self,
+        kind: str,
+        key: tuple[object, ...],
+        compute: Callable[[], LaunchReport | Readiness],
+        min_version: int | None,
     ) -> LaunchReport | Readiness:
+        wanted = self._storage.data_version if min_version is None else min_version
         with self._lock:
-            hit = self._cache.get(key)
+            entry = self._cache.get(key)
+            hit = entry[1] if entry is not None and entry[0] >= wanted else None
             if hit is not None:
                 self._cache.move_to_end(key)
         if self._observer is not None:
             self._observer.report_lookup(kind, hit is not None)
         if hit is not None:
             return hit
+        version = self._storage.data_version  # read before reading events: never newer than them
         started = time.perf_counter()
         value = compute()
         if self._observer is not None:
             self._observer.report_computed(kind, time.perf_counter() - started)
         with self._lock:
-            self._cache[key] = value
+            known = self._cache.get(key)
+            if known is None or known[0] <= version:
+                self._cache[key] = (version, value)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return value
@@ -120,17 +134,14 @@ class ReportService:
     def readiness(self, key: str, *, as_of: datetime) -> Readiness:
         """Signal matchers against recent events; before launch, whether KPIs can be judged.
         Cached like reports: until new events arrive or the launch changes."""
-        state = launches.load_launch(self._storage, key)
+        return self.readiness_for(launches.load_launch(self._storage, key), as_of=as_of)
+
+    def readiness_for(
+        self, state: LaunchState, *, as_of: datetime, min_version: int | None = None
+    ) -> Readiness:
         as_of = naive_utc(as_of)
-        cache_key = (
-            "readiness",
-            key,
-            state.latest.version,
-            len(state.amendments),
-            as_of,
-            self._storage.data_version,
-        )
-        cached = self._cached("readiness", cache_key, lambda: self._readiness(state, as_of))
+        cache_key = ("readiness", state.spec.key, state.latest.version, len(state.amendments), as_of)
+        cached = self._cached("readiness", cache_key, lambda: self._readiness(state, as_of), min_version)
         assert isinstance(cached, Readiness)
         return cached
 
@@ -138,12 +149,14 @@ class ReportService:
         spec = state.spec
         live = state.is_locked(as_of)
         plan = matcher_check_plan(spec, as_of)
+        since = plan.span.lookback
         checks = check_matchers(
             pl.from_arrow(self._storage.launch_signals(plan)),  # type: ignore[arg-type]
             launch=spec,
             property_names=plan.property_names,
             as_of=as_of,
-            known_events=self._storage.event_names(as_of),
+            known_events=self._storage.event_names(since, as_of),
+            since=since,
         )
         expected: dict[int, int] = {}
         if not live:

@@ -7,9 +7,11 @@ Nothing reads settings at import time: `create_app(settings)` and the command li
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,7 +24,10 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 class Settings(BaseSettings):
     """Every knob of the service. The README's configuration table documents each field."""
 
-    model_config = SettingsConfigDict(env_prefix="LANDED_", extra="forbid", frozen=True)
+    # hide_input_in_errors: an error must never print a mail password or a webhook secret.
+    model_config = SettingsConfigDict(
+        env_prefix="LANDED_", extra="forbid", frozen=True, hide_input_in_errors=True
+    )
 
     db_path: str = Field(
         default="landed.duckdb",
@@ -110,8 +115,56 @@ class Settings(BaseSettings):
         default="INFO",
         description="Logging level of the access log line written per request (DEBUG hides them).",
     )
+    refresh_seconds: Annotated[float, Field(ge=0, le=86_400)] = Field(
+        default=60,
+        description=(
+            "Pages show results computed ahead, recomputed in the background when new events have "
+            "arrived, at most this often (seconds). 0: no background work; a page recomputes on view "
+            "whenever new events have arrived (exact, and slow on large data)."
+        ),
+    )
     metrics_require_key: bool = Field(
         default=False, description="Ask for a read key on /metrics (by default it needs none)."
+    )
+    # -- the weekly review delivered, and alerts (app/delivery.py, app/alerts.py) ----------------
+    smtp_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Mail server the weekly review and alerts are sent through: smtp://user:pass@host:port "
+            "(STARTTLS when the server offers it) or smtps://... (TLS from the start); none: no email."
+        ),
+    )
+    mail_from: str | None = Field(default=None, description="Sender address of the review and alert mail.")
+    review_to: str | None = Field(
+        default=None, description="Recipients of the review and alert mail, comma-separated."
+    )
+    webhook_url: SecretStr | None = Field(
+        default=None,
+        description="A Slack-compatible incoming webhook the review and alerts are posted to (Markdown).",
+    )
+    review_schedule: str = Field(
+        default="mon 09:00",
+        description=(
+            "When the weekly review is sent: a day and time ('mon 09:00') or a cron expression "
+            "('0 9 * * mon'), in LANDED_REVIEW_TIMEZONE."
+        ),
+    )
+    review_timezone: str = Field(
+        default="UTC", description="Time zone of the review schedule (IANA name, e.g. Europe/Berlin)."
+    )
+    delivery_retry_seconds: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=60,
+        description="Wait before retrying a failed send; it doubles with each attempt (up to 6 hours).",
+    )
+    delivery_max_attempts: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=10, description="Attempts at one send before it is left failed (shown on the portfolio)."
+    )
+    alert_seconds: Annotated[float, Field(ge=0, le=86_400)] = Field(
+        default=300,
+        description=(
+            "Alerts are evaluated in the background from the pages' results computed ahead, after "
+            "new data arrived, at most this often (seconds); 0 turns the background evaluation off."
+        ),
     )
 
     @field_validator("db_path")
@@ -142,6 +195,59 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) address such as https://landed.example.com")
         return value.strip().rstrip("/")
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _mail_server(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parts = urlsplit(value.get_secret_value().strip())
+        if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+            raise ValueError("must look like smtp://user:pass@host:port or smtps://user:pass@host:port")
+        try:
+            parts.port  # noqa: B018 (a port that is not a number raises here)
+        except ValueError as error:
+            raise ValueError(f"has an invalid port: {error}") from None
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parts = urlsplit(value.get_secret_value().strip())
+        if parts.scheme not in {"http", "https"} or not parts.netloc:
+            raise ValueError("must be an http(s) address, e.g. https://hooks.slack.com/services/...")
+        return value
+
+    @field_validator("mail_from", "review_to")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() if value and value.strip() else None
+
+    @field_validator("review_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known time zone, e.g. UTC or Europe/Berlin") from None
+        return value.strip()
+
+    @field_validator("review_schedule")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        return review_crontab(value)
+
+    @property
+    def review_recipients(self) -> list[str]:
+        return [address.strip() for address in (self.review_to or "").split(",") if address.strip()]
+
+    @model_validator(mode="after")
+    def _mail_complete(self) -> Settings:
+        if self.smtp_url is not None and (not self.mail_from or not self.review_recipients):
+            raise ValueError("LANDED_SMTP_URL needs LANDED_MAIL_FROM and LANDED_REVIEW_TO as well")
+        return self
+
     @model_validator(mode="after")
     def _refuse_unsafe(self) -> Settings:
         if not self.allow_public_bind and not _is_loopback(self.host):
@@ -161,3 +267,29 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_AND_TIME = re.compile(r"^([a-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})$")
+
+
+def review_crontab(schedule: str) -> str:
+    """The review schedule as a five-field crontab: 'mon 09:00' (a day and time; 'monday 9:00'
+    too) becomes '0 9 * * mon'; a crontab is checked as it is."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    text = " ".join(schedule.strip().lower().split())
+    match = _DAY_AND_TIME.match(text)
+    if match:
+        day, hour, minute = match.group(1), int(match.group(2)), int(match.group(3))
+        if day not in _DAYS or hour > 23 or minute > 59:
+            raise ValueError(f"{schedule!r}: write a day and time like 'mon 09:00'")
+        text = f"{minute} {hour} * * {day}"
+    try:
+        CronTrigger.from_crontab(text, timezone="UTC")
+    except ValueError as error:
+        raise ValueError(
+            f"{schedule!r} is neither a day and time ('mon 09:00') nor a cron expression "
+            f"('0 9 * * mon'): {error}"
+        ) from None
+    return text

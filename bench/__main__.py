@@ -22,6 +22,7 @@ from bench import Row, cpus, markdown_table
 BENCHMARKS = ("ingest",)
 BENCHMARKS += ("report",)  # bench/report.py: launch report at 1M and 10M events
 BENCHMARKS += ("pages",)  # bench/pages.py: dashboard pages at 1M events
+BENCHMARKS += ("imports",)  # bench/imports.py: landed import of a Parquet export vs DuckDB
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -3,9 +3,10 @@
 The service runs as `landed serve` in its own process, on a free port on 127.0.0.1, with a fresh
 database file and one write key. Another process generates the events (BENCH_INGEST_EVENTS,
 200,000 by default), serialises them into Segment batches of 100 before the clock starts, and
-sends them from 4 concurrent keep-alive connections (plain HTTP/1.1 over asyncio, so the sender
-takes as little as possible of the 2 cores from the server); each connection waits for its 200
-(sent only after the commit) before sending its next batch, like an SDK does. The rate is events
+sends them from 4 concurrent keep-alive connections, then again from 64 (issue 15), with
+batches of 100 and of 500 (plain HTTP/1.1 over asyncio, so the sender takes as little as
+possible of the 2 cores from the server); each connection waits for its 200 (sent only after
+the commit) before sending its next batch, like an SDK does. The rate is events
 divided by the wall time from the first request to the last response.
 
 The baseline is what DuckDB alone does with the same rows: they are read back from the
@@ -58,6 +59,8 @@ from tests.helpers.live import start_serve, stop_gracefully, wait_until_listenin
 NAME = "ingest"
 BATCH_SIZE = 100
 CLIENTS = 4
+# Many SDKs at once (issue 15): each row of the results table at 64 connections too.
+MANY_CLIENTS = 64
 # A second run with larger batches shows how far larger commit groups move the rate.
 LARGE_BATCH_SIZE = 500
 TARGET_EVENTS_PER_SECOND = 50_000  # the bar set in the ingestion issue
@@ -139,8 +142,10 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
-async def _send_all(host: str, port: int, key: str, bodies: list[bytes]) -> ClientResult:
-    """Sends every body over CLIENTS keep-alive connections, one request in flight on each.
+async def _send_all(
+    host: str, port: int, key: str, bodies: list[bytes], clients: int = CLIENTS
+) -> ClientResult:
+    """Sends every body over `clients` keep-alive connections, one request in flight on each.
 
     The client is plain HTTP/1.1 over asyncio streams with the request heads built up front:
     on a 2-core machine every microsecond the sender spends is taken from the server, and a
@@ -175,16 +180,18 @@ async def _send_all(host: str, port: int, key: str, bodies: list[bytes]) -> Clie
             writer.close()
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(sender() for _ in range(CLIENTS)))
+    await asyncio.gather(*(sender() for _ in range(clients)))
     result.elapsed = time.perf_counter() - started
     result.cpu_seconds = time.process_time() - cpu_started
     return result
 
 
-def _client_process(port: int, key: str, total: int, batch_size: int, results: Connection) -> None:
+def _client_process(
+    port: int, key: str, total: int, batch_size: int, clients: int, results: Connection
+) -> None:
     """Runs in its own process, so the client's work does not slow the server's interpreter."""
     bodies = make_bodies(total, batch_size)
-    results.send(asyncio.run(_send_all("127.0.0.1", port, key, bodies)))
+    results.send(asyncio.run(_send_all("127.0.0.1", port, key, bodies, clients)))
     results.close()
 
 
@@ -197,7 +204,7 @@ def _cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_http(db_path: Path, total: int, batch_size: int = BATCH_SIZE) -> ClientResult:
+def run_http(db_path: Path, total: int, batch_size: int = BATCH_SIZE, clients: int = CLIENTS) -> ClientResult:
     """Serve `db_path`, send `total` events from another process, stop the service."""
     storage = Storage(str(db_path))
     try:
@@ -212,7 +219,7 @@ def run_http(db_path: Path, total: int, batch_size: int = BATCH_SIZE) -> ClientR
         wait_until_listening(port, server, log)
         context = multiprocessing.get_context("spawn")
         receive, send = context.Pipe(duplex=False)
-        client = context.Process(target=_client_process, args=(port, key, total, batch_size, send))
+        client = context.Process(target=_client_process, args=(port, key, total, batch_size, clients, send))
         # The server's CPU is read around the whole client run (which includes the client's
         # event generation, during which the server is idle), so it is all ingest work.
         cpu_before = _cpu_seconds(server.pid)
@@ -430,6 +437,11 @@ def run() -> list[Row]:
         large_db = work / "ingest-large-batches.duckdb"
         large = run_http(large_db, total, LARGE_BATCH_SIZE)
         _check_stored(large_db, total, large)
+        many: dict[int, ClientResult] = {}
+        for batch_size in (BATCH_SIZE, LARGE_BATCH_SIZE):
+            many_db = work / f"ingest-{MANY_CLIENTS}-clients-{batch_size}.duckdb"
+            many[batch_size] = run_http(many_db, total, batch_size, MANY_CLIENTS)
+            _check_stored(many_db, total, many[batch_size])
     http_rate = total / result.elapsed
     latencies = sorted(result.latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
@@ -455,6 +467,16 @@ def run() -> list[Row]:
             total / large.elapsed,
             "events/s",
             http_rate,
+        ),
+        *(
+            Row(
+                NAME,
+                f"HTTP end to end, {MANY_CLIENTS} clients x batches of {batch_size}",
+                total / result_many.elapsed,
+                "events/s",
+                http_rate,
+            )
+            for batch_size, result_many in many.items()
         ),
         Row(NAME, "DuckDB bulk append, same rows, one Arrow table", bulk_rate, "events/s"),
         Row(

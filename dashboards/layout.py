@@ -14,6 +14,8 @@ import importlib.resources
 import re
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from typing import Final, Literal
 
@@ -29,6 +31,7 @@ from pipelines.report_models import KpiResult, LaunchReport
 __all__ = [
     "FAVICON_HREF",
     "FAVICON_SVG",
+    "Freshness",
     "Nav",
     "figure_html",
     "kpi_target",
@@ -42,6 +45,28 @@ __all__ = [
 
 Nav = Literal["portfolio", "review"]
 """The nav entry marked as the current page."""
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How fresh a page's numbers are: computed at `computed_at` (naive UTC; the oldest of the
+    results shown), shown at `shown_at`; `refresh_url` asks for them to be computed now."""
+
+    computed_at: datetime
+    shown_at: datetime
+    refresh_url: str | None = None
+
+    @property
+    def age(self) -> str:
+        """ "just now", "40 s ago", "3 min ago", "2 h ago"."""
+        seconds = max(0, int((self.shown_at - self.computed_at).total_seconds()))
+        if seconds < 5:
+            return "just now"
+        if seconds < 120:
+            return f"{seconds} s ago"
+        if seconds < 7200:
+            return f"{seconds // 60} min ago"
+        return f"{seconds // 3600} h ago"
 
 # A line break and the indent after it, in template text (never in a value written into it).
 _LAYOUT_BREAK: Final = re.compile(r"\n[ \t]*")

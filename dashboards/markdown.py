@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Final
 
 from dashboards import theme
+from dashboards.notes import decision_line
 from dashboards.review import ReviewSection, kpi_moves, review_order, verdict_line
 from pipelines.report_models import LaunchReport, Rate
 
@@ -148,5 +149,9 @@ def review_markdown(
             lines += [f"  - {markdown_text(warning)}" for warning in new_warnings]
         else:
             lines.append("- New warnings: none")
+        if section.decision is not None:
+            lines.append(f"- {markdown_text(decision_line(section.decision))}")
+        if section.scorecard_url and section.scorecard_url.startswith(("http://", "https://")):
+            lines.append(f"- Scorecard: {section.scorecard_url}")
         lines.append("")
     return "\n".join(lines)

@@ -11,7 +11,8 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict
 
 from dashboards import theme
-from dashboards.layout import kpi_target, plural, render_page
+from dashboards.layout import Freshness, kpi_target, plural, render_page
+from dashboards.notes import Attention
 from dashboards.review import kpi_moves
 from pipelines.report_models import KpiResult, LaunchReport
 
@@ -77,16 +78,27 @@ def _kpi_tooltip(kpi: KpiResult) -> str:
     )
 
 
-def portfolio_page(rows: Sequence[PortfolioRow], *, generated_at: datetime) -> str:
+def portfolio_page(
+    rows: Sequence[PortfolioRow],
+    *,
+    generated_at: datetime,
+    freshness: Freshness | None = None,
+    can_edit: bool = False,
+    attention: Attention | None = None,
+) -> str:
     """Every launch on one table: owner, day of its window, KPI verdicts, the launch verdict
-    (marked provisional while its window is open) and what changed since a week earlier."""
+    (marked provisional while its window is open) and what changed since a week earlier;
+    `freshness` says when the numbers were computed."""
     return render_page(
         "portfolio.html",
         current="portfolio",
         rows=rows,
         launches=plural(len(rows), "launch", "launches"),
         generated_at=generated_at,
+        freshness=freshness,
         window_day=_window_day,
         changes=_changes,
         kpi_tooltip=_kpi_tooltip,
+        can_edit=can_edit,
+        attention=attention,
     )

@@ -16,11 +16,20 @@ from markupsafe import Markup
 from pydantic import BaseModel, ConfigDict, Field
 
 from dashboards import theme
-from dashboards.layout import figure_html, plural, render_page, verdict_counts
+from dashboards.layout import Freshness, figure_html, plural, render, render_page, verdict_counts
+from dashboards.notes import DecisionNote, decision_line
 from dashboards.timeline import adoption_timeline_chart
 from pipelines.report_models import LaunchReport
 
-__all__ = ["KpiMove", "ReviewSection", "kpi_moves", "review_order", "review_page", "verdict_line"]
+__all__ = [
+    "KpiMove",
+    "ReviewSection",
+    "kpi_moves",
+    "review_mail_page",
+    "review_order",
+    "review_page",
+    "verdict_line",
+]
 
 
 class ReviewSection(BaseModel):
@@ -34,6 +43,12 @@ class ReviewSection(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     previous_warnings: list[str] = Field(default_factory=list)
     scorecard_url: str | None = None
+    decisions: list[DecisionNote] = Field(default_factory=list, description="decisions on record by then")
+
+    @property
+    def decision(self) -> DecisionNote | None:
+        """The decision in force: the latest one."""
+        return self.decisions[-1] if self.decisions else None
 
     @property
     def verdict_changed(self) -> bool:
@@ -124,6 +139,7 @@ def review_page(
     generated_at: datetime | None = None,
     self_contained: bool = False,
     base_url: str = "",
+    freshness: Freshness | None = None,
 ) -> str:
     """The weekly review of live launches, in meeting order. `self_contained` makes the file to
     send by mail: plotly.js (about 5 MB) and the stylesheet inlined so it opens anywhere,
@@ -139,8 +155,29 @@ def review_page(
         sections=review_order(sections),
         live=plural(len(sections), "live launch", "live launches"),
         generated_at=generated_at,
+        freshness=None if self_contained else freshness,
         kpi_moves=kpi_moves,
         verdict_line=verdict_line,
         verdict_counts=verdict_counts,
         adoption_chart=_adoption_chart,
+        decision_line=decision_line,
+    )
+
+
+def review_mail_page(
+    week: str, sections: Sequence[ReviewSection], *, generated_at: datetime, base_url: str
+) -> str:
+    """The review as a mail's HTML body: light (no charts, no script, styles inline), in meeting
+    order, each launch linked to its scorecard; the full review travels as the attachment."""
+    return render(
+        "review_mail.html",
+        week=week,
+        sections=review_order(sections),
+        live=plural(len(sections), "live launch", "live launches"),
+        generated_at=generated_at,
+        review_url=f"{base_url}/review?week={quote(week)}",
+        kpi_moves=kpi_moves,
+        verdict_line=verdict_line,
+        verdict_counts=verdict_counts,
+        decision_line=decision_line,
     )

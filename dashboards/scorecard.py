@@ -6,6 +6,8 @@ context the app gathers; templates/scorecard.html lays it out."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal
@@ -15,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dashboards import figures, theme
 from dashboards.figures import SegmentMetric
-from dashboards.layout import figure_html, kpi_target, render_page, verdict_counts
+from dashboards.layout import Freshness, figure_html, kpi_target, render_page, verdict_counts
+from dashboards.notes import AlertNote, DecisionForm, DecisionNote, decision_line
 from dashboards.timeline import adoption_timeline_chart
 from pipelines.launch import retention_week
 from pipelines.report_models import KpiResult, LaunchReport, TargetHint
@@ -42,7 +45,7 @@ class HistoryEntry(_Model):
 
     at: datetime
     by: str
-    kind: Literal["version", "amendment"]
+    kind: Literal["version", "amendment", "decision"]
     summary: str = Field(description="what changed, e.g. 'adoption: target 8.0% -> 6.0%'")
     reason: str = ""
 
@@ -60,6 +63,13 @@ class ScorecardContext(_Model):
     compare_url: str | None = Field(
         default=None, description="the compare page of this launch and those launched before it"
     )
+    freshness: Freshness | None = Field(default=None, description="when the numbers were computed")
+    decisions: list[DecisionNote] = Field(
+        default_factory=list, description="decisions on record, oldest first"
+    )
+    alerts: list[AlertNote] = Field(default_factory=list, description="the launch's alerts, newest first")
+    decision_form: DecisionForm | None = Field(default=None, description="shown to an admin sign-in")
+    can_edit: bool = Field(default=False, description="the viewer may change launches (admin): an Edit link")
 
 
 @dataclass(frozen=True)
@@ -162,7 +172,30 @@ def _target_for(report: LaunchReport, metric: str) -> float | None:
     return next((kpi.target for kpi in report.kpis if kpi.metric == metric), None)
 
 
+# The charts of recent (report, segment metric) pairs. Pages show reports computed ahead, the
+# same object view after view, and building six Plotly figures costs more than the rest of the
+# page. Entries hold their report, so a key's id() cannot be reused while it is cached.
+_CHARTS_KEPT: Final = 64
+_charts_cache: OrderedDict[tuple[int, str], tuple[LaunchReport, dict[str, Markup]]] = OrderedDict()
+_charts_lock = threading.Lock()
+
+
 def _charts(ctx: ScorecardContext) -> dict[str, Markup]:
+    key = (id(ctx.report), ctx.segment_metric)
+    with _charts_lock:
+        cached = _charts_cache.get(key)
+        if cached is not None and cached[0] is ctx.report:
+            _charts_cache.move_to_end(key)
+            return cached[1]
+    charts = _build_charts(ctx)
+    with _charts_lock:
+        _charts_cache[key] = (ctx.report, charts)
+        while len(_charts_cache) > _CHARTS_KEPT:
+            _charts_cache.popitem(last=False)
+    return charts
+
+
+def _build_charts(ctx: ScorecardContext) -> dict[str, Markup]:
     report = ctx.report
     retention_kpi = next((kpi for kpi in report.kpis if retention_week(kpi.metric) is not None), None)
     charts = {
@@ -215,4 +248,5 @@ def scorecard_page(ctx: ScorecardContext) -> str:
         segment_traits=_segment_traits(ctx),
         segment_metrics=figures.SEGMENT_METRICS,
         hint_launches=_hint_launches,
+        decision_line=decision_line,
     )

@@ -19,8 +19,8 @@ from pipelines.report_models import Window
 from pipelines.times import as_utc, naive_utc
 from pipelines.windows import Span, baseline_start, evaluation_window, touched_days
 
-# Before any event: the matcher check reads every candidate signal event since.
-EPOCH = datetime(1970, 1, 1)
+# The matcher check always reads at least this far back from as_of.
+RECENT = timedelta(days=7)
 
 
 def launch_matchers(launch: LaunchSpec) -> list[Matcher]:
@@ -144,11 +144,21 @@ def plan_report(
     )
 
 
+def matcher_check_since(launch: LaunchSpec, as_of: datetime) -> datetime:
+    """Where the readiness matcher check starts reading: the start of the period the launch's
+    report measures (its baseline, a window's length before launch) or 7 days before as_of,
+    whichever is earlier. A check reads that period only, never all history."""
+    launched_at = naive_utc(launch.launched_at)
+    return min(naive_utc(as_of) - RECENT, launched_at - timedelta(days=launch.window_days))
+
+
 def matcher_check_plan(launch: LaunchSpec, as_of: datetime) -> ReportPlan:
-    """What the readiness matcher check reads: every candidate signal event before as_of, of
-    identified and anonymous users alike (a matcher that never matched is news either way)."""
+    """What the readiness matcher check reads: the candidate signal events since
+    `matcher_check_since`, before as_of, of identified and anonymous users alike (a matcher
+    that never matched is news either way)."""
     plan = plan_report(launch, as_of)
-    return replace(plan, span=Span(lookback=EPOCH, start=EPOCH, end=plan.as_of), identified_only=False)
+    since = matcher_check_since(launch, as_of)
+    return replace(plan, span=Span(lookback=since, start=since, end=plan.as_of), identified_only=False)
 
 
 def audience_plan(launch: LaunchSpec, as_of: datetime, days: int) -> ReportPlan:

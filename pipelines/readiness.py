@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict
@@ -16,13 +16,11 @@ from pipelines.audience import trait_states
 from pipelines.journeys import matches, presence_by_user
 from pipelines.launch import LaunchSpec, Matcher, is_rate_metric
 from pipelines.metrics import is_active
-from pipelines.plan import ReportPlan
+from pipelines.plan import RECENT, ReportPlan
 from pipelines.report import ACTIVITY_SCHEMA, TRAITS_SCHEMA, Frame, as_input_frame
 from pipelines.report_models import UtcTime
 from pipelines.stats import wilson_interval_at
 from pipelines.times import naive_utc
-
-RECENT = timedelta(days=7)
 
 
 class _Result(BaseModel):
@@ -78,10 +76,12 @@ def check_matchers(
     property_names: Sequence[str],
     as_of: datetime,
     known_events: Sequence[str] = (),
+    since: datetime | None = None,
 ) -> list[MatcherReadiness]:
-    """Per matcher: events and users in the 7 days before as_of and when it last matched."""
+    """Per matcher: events and users in the 7 days before as_of and when it last matched in
+    `signals`, which hold the events since `since` (None: all of them)."""
     as_of = naive_utc(as_of)
-    since = as_of - RECENT
+    recent_start = as_of - RECENT
     frame = signals.lazy().filter(pl.col("occurred_at") < as_of)
     window_open = as_of < naive_utc(launch.window_end)
     checks: list[MatcherReadiness] = []
@@ -95,7 +95,7 @@ def check_matchers(
     }
     if not expressions:
         return checks
-    recent = pl.col("occurred_at") >= since
+    recent = pl.col("occurred_at") >= recent_start
     stats = (
         frame.select(
             [
@@ -129,7 +129,9 @@ def check_matchers(
                     events_7d=events,
                     users_7d=users,
                     last_seen_at=last,
-                    warning=_matcher_warning(signal, i, matcher, events, last, known_events, window_open),
+                    warning=_matcher_warning(
+                        signal, i, matcher, events, last, known_events, window_open, since
+                    ),
                 )
             )
     return checks
@@ -143,6 +145,7 @@ def _matcher_warning(
     last: datetime | None,
     known_events: Sequence[str],
     window_open: bool,
+    since: datetime | None,
 ) -> str | None:
     # Silence in the last 7 days is news only while the window is open.
     label = f"{signal} matcher {index + 1} ({describe_matcher(matcher)})"
@@ -154,7 +157,8 @@ def _matcher_warning(
                 hint = f"; did you mean {close[0]!r}?"
             elif matcher.event in known_events:
                 hint = "; the event exists, so check the where filters"
-        return f"{label} has never matched an event: check the event name and properties{hint}"
+        period = "" if since is None else f" since {since.isoformat(timespec='minutes')}Z"
+        return f"{label} has never matched an event{period}: check the event name and properties{hint}"
     if events == 0 and window_open:
         return f"{label} matched nothing in the last 7 days (last seen {last.isoformat(timespec='minutes')}Z)"
     return None

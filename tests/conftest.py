@@ -21,6 +21,11 @@ from tests.helpers.live import Keys, LiveServer
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
+# Pages recompute on view whenever new events arrived (no background refresh), so a test sees
+# what it just sent; tests of the background refresh set refresh_seconds themselves. Set
+# before any Settings is read; subprocess servers inherit it.
+os.environ.setdefault("LANDED_REFRESH_SECONDS", "0")
+
 CHROMIUM = "/usr/bin/chromium"
 # As root on a closed network: no sandbox, and no background connections to refuse.
 CHROMIUM_ARGS = [

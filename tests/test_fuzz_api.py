@@ -356,6 +356,30 @@ def explicit_requests(operation: tuple[str, str]) -> list[dict[str, Any]]:
             {"path_parameters": {"token": "lw_token"}},
             {"path_parameters": {"token": "not a token"}},  # 404
         ],
+        ("GET", "/api/launches/{launch_key}/spec.yaml"): [
+            {"path_parameters": at(LIVE)},
+            {"path_parameters": at(NOWHERE)},  # 404
+        ],
+        ("POST", "/api/review/send"): [{}, {"query": {"week": "2026-W99"}}],  # 409: no channel; 400
+        ("GET", "/api/deliveries"): [{}],
+        ("GET", "/api/alerts"): [{}, {"query": {"launch": LIVE}}],
+        ("POST", "/api/launches/{launch_key}/decisions"): [
+            {"path_parameters": at(LIVE), "body": {"decision": "iterate", "reason": "make it visible"}},
+            {"path_parameters": at(SOON), "body": {"decision": "keep", "reason": "r"}},  # 409: not live
+            {"path_parameters": at(NOWHERE), "body": {"decision": "keep", "reason": "r"}},  # 404
+            {"path_parameters": at(LIVE), "body": {"decision": "maybe", "reason": "r"}},  # 422
+        ],
+        ("GET", "/api/launches/{launch_key}/decisions"): [
+            {"path_parameters": at(LIVE)},
+            {"path_parameters": at(NOWHERE)},  # 404
+        ],
+        ("GET", "/api/editor/suggestions"): [
+            {"query": {"kind": "events"}},
+            {"query": {"kind": "properties", "event": "E"}},
+            {"query": {"kind": "property_values"}},  # 400: names the missing parameter
+            {"query": {"kind": "nope"}},  # 422
+        ],
+        ("POST", "/api/editor/check"): [{"body": {}}, {"body": {"mode": "nope"}}],
         ("GET", "/healthz"): [{}],
         ("GET", "/readyz"): [{}],
         ("GET", "/metrics"): [{}],

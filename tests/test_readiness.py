@@ -120,6 +120,29 @@ def test_readiness_flags_the_misspelt_matcher(storage: Storage) -> None:
     assert misspelt in readiness.warnings and adoption.message in readiness.warnings
 
 
+def _misspelt_at(storage: Storage, message_id: str, at: datetime) -> None:
+    """One event named as the misspelt matcher names it, at `at`."""
+    event = {"type": "track", "event": "Anouncement Viewed", "userId": "u1", "messageId": message_id}
+    event["timestamp"] = at.isoformat() + "Z"
+    parsed = parse_events([event], source="s", received_at=at, max_event_bytes=1 << 20, body_bytes=100)
+    storage.write_events("s", parsed, at).result()
+
+
+def test_readiness_reads_only_the_period_it_reports_on(storage: Storage) -> None:
+    """The matcher check reads from the launch's baseline start (a window before launch) or 7
+    days before as_of, whichever is earlier: a match a year before says nothing about it."""
+    _seed(storage)
+    _misspelt_at(storage, "old", AS_OF - timedelta(days=365))
+    misspelt = ReportService(storage).readiness("export", as_of=AS_OF).matchers[0]
+    assert misspelt.last_seen_at is None
+    since = (LAUNCH - timedelta(days=28)).isoformat(timespec="minutes")
+    assert misspelt.warning is not None and f"has never matched an event since {since}Z" in misspelt.warning
+    # Inside the period, the same event counts.
+    recent = AS_OF - timedelta(days=20)
+    _misspelt_at(storage, "recent", recent)
+    assert ReportService(storage).readiness("export", as_of=AS_OF).matchers[0].last_seen_at == recent
+
+
 def test_resolvable_band_matches_the_issue_example() -> None:
     below, above = resolvable_band(0.2, 2800)
     assert below is not None and above is not None

@@ -32,7 +32,7 @@ from app.storage import Storage, hash_key
 from tests.helpers.http import ERROR_FIELDS
 from tests.helpers.live import LIVE, SOON, Keys, seed_launches
 
-Kind = Literal["public", "ingest", "read", "admin", "page"]
+Kind = Literal["public", "ingest", "read", "admin", "page", "admin_page"]
 Scope = Literal["none", "write", "read", "admin"]
 SCOPES: tuple[Scope, ...] = ("none", "write", "read", "admin")
 
@@ -64,6 +64,16 @@ def segment(kind: str) -> Body:
     return json_body(event)
 
 
+# The launch editor's form for a launch far ahead (tests/test_editor.py covers it in depth).
+EDITOR_FORM = {
+    "key": "from-the-editor",
+    "name": "From the editor",
+    "owner": "po@example.com",
+    "launched_local": "2099-01-01T09:00",
+    "time_zone": "UTC",
+    "exposed": [{"event": "Feature Seen"}],
+    "used": [{"event": "Feature Used"}],
+}
 POSTHOG = json_body({"event": "Feature Used", "distinct_id": "u1", "uuid": "p-1"})
 NDJSON_UPLOAD = {
     "content": b'{"type": "track", "event": "E", "userId": "u", "messageId": "i-1"}\n',
@@ -180,6 +190,31 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/launches/{launch_key}"): Rule("page", 200),
     ("GET", "/review"): Rule("page", 200),
     ("GET", "/compare"): Rule("page", 200),
+    ("GET", "/static/editor.js"): Rule("public", 200),
+    # after the verdict (tests/test_delivery.py, tests/test_decisions.py): the test app has no
+    # delivery channel, so the admin's send reaches the service and is refused with 409
+    ("POST", "/api/review/send"): Rule("admin", 409),
+    ("GET", "/api/deliveries"): Rule("admin", 200),
+    ("GET", "/api/alerts"): Rule("read", 200),
+    ("POST", "/api/launches/{launch_key}/decisions"): Rule(
+        "admin", 201, json_body({"decision": "iterate", "reason": "make the export button visible"})
+    ),
+    ("GET", "/api/launches/{launch_key}/decisions"): Rule("read", 200),
+    # the scorecard's decision form: an admin key, or the admin session with the form's CSRF token
+    ("POST", "/launches/{launch_key}/decisions"): Rule(
+        "admin", 303, lambda keys, specs: {"data": {"decision": "keep", "reason": "it landed"}}
+    ),
+    # the launch editor: its pages need an admin key (a read key is shown the sign-in form, 403);
+    # its posts an admin key, or the admin session with the form's CSRF token (tests/test_editor.py)
+    ("GET", "/launches/new"): Rule("admin_page", 200),
+    ("GET", "/launches/{launch_key}/edit"): Rule("admin_page", 200),
+    ("POST", "/launches/new"): Rule("admin", 201, lambda keys, specs: {"json": EDITOR_FORM}),
+    ("POST", "/launches/{launch_key}/edit"): Rule(
+        "admin", 200, lambda keys, specs: {"json": {**EDITOR_FORM, "key": SOON}}, launch=SOON
+    ),
+    ("GET", "/api/launches/{launch_key}/spec.yaml"): Rule("read", 200),
+    ("GET", "/api/editor/suggestions"): Rule("read", 200, lambda keys, specs: {"params": {"kind": "events"}}),
+    ("POST", "/api/editor/check"): Rule("read", 200, json_body({"name": "Draft"})),
 }
 
 
@@ -189,6 +224,8 @@ def expected_outcome(kind: Kind, scope: Scope) -> str:
         return "ok"
     if kind == "page":
         return "ok" if scope in ("read", "admin") else "login"
+    if kind == "admin_page":
+        return "ok" if scope == "admin" else "403" if scope == "read" else "login"
     allowed = {"ingest": ("write",), "read": ("read", "admin"), "admin": ("admin",)}[kind]
     if scope in allowed:
         return "ok"
@@ -297,6 +334,8 @@ def problem(response: httpx2.Response, outcome: str, ok: int) -> str | None:
         return f"expected 303 to /login, got {status} {location!r}"
     if status != int(outcome):
         return f"expected {outcome}, got {status}"
+    if response.headers.get("content-type", "").startswith("text/html"):
+        return None  # a page refusing a read key shows the sign-in form (403), not JSON
     body = response.json()
     if set(body) != ERROR_FIELDS:
         return f"error body is not {{code, message, detail}}: {body}"

@@ -42,6 +42,11 @@ class LaunchOut(BaseModel):
     updated_at: UtcTime
     spec: LaunchSpec
     kpis: list[KpiOut]
+    managed_from_git: bool = Field(
+        default=False,
+        description="its latest version came from spec files (`landed launch apply`): the editor shows "
+        "it read-only",
+    )
     result: Literal["created", "updated", "amended", "unchanged"] | None = None
 
 
@@ -76,6 +81,7 @@ def launch_out(state: launches.LaunchState, result: str | None = None) -> Launch
             )
             for r in state.kpi_records
         ],
+        managed_from_git=state.managed_from_git,
         result=result,  # type: ignore[arg-type]
     )
 
@@ -172,10 +178,15 @@ def put_launch(
         str | None,
         Query(min_length=1, max_length=200, description="who records the change (default: the key's name)"),
     ] = None,
+    source: Annotated[
+        Literal["git"] | None,
+        Query(description="`git`: the spec comes from files kept in git (what `landed launch apply` "
+        "sends); the launch is then managed from git and the editor shows it read-only"),
+    ] = None,
 ) -> PutOut:
     now = now_utc()
     state, result, changes = launches.apply_file(
-        storage, spec, by=author or key.name, now=now, key=launch_key, dry_run=dry_run
+        storage, spec, by=author or key.name, now=now, key=launch_key, dry_run=dry_run, source=source
     )
     if result == "created" and not dry_run:
         response.status_code = 201
@@ -217,6 +228,21 @@ def amend_launch(
     launch_key: str, request: launches.AmendmentRequest, storage: StorageDep, key: AdminKeyDep
 ) -> LaunchOut:
     return launch_out(launches.amend_launch(storage, launch_key, request, by=key.name, now=now_utc()))
+
+
+@router.get(
+    "/{launch_key}/spec.yaml",
+    summary="The launch's current spec as a YAML file `landed launch apply` takes unchanged",
+    response_class=Response,
+    responses={200: {"content": {"application/yaml": {}}}},
+)
+def launch_yaml(launch_key: str, storage: StorageDep, key: ReadKeyDep) -> Response:
+    state = launches.load_launch(storage, launch_key)
+    return Response(
+        launches.spec_yaml(state),
+        media_type="application/yaml",
+        headers={"Content-Disposition": f'attachment; filename="{state.latest.spec.key}.yaml"'},
+    )
 
 
 @router.get("/{launch_key}/history", response_model=list[HistoryOut], summary="Every version and amendment")

@@ -5,7 +5,7 @@ load, served by the service itself so pages work offline."""
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,16 +19,24 @@ from app.page_data import (
     compare_data,
     compare_url,
     current_week,
+    freshness,
+    launch_snapshots,
+    parse_week,
+    portfolio_attention,
     portfolio_rows,
+    refresh_link,
     review_sections,
     scorecard_context,
     scorecard_url,
 )
 from app.reports import default_as_of
+from app.routes.decisions import decision_form
 from app.routes.reports import AsOf, ReportsDep
 from app.sessions import Sessions
-from app.storage import READ_SCOPES, ApiKey
+from app.snapshots import Snapshots
+from app.storage import ADMIN_SCOPES, READ_SCOPES, ApiKey
 from dashboards.compare import compare_page
+from dashboards.editor import editor_js
 from dashboards.figures import SegmentMetric
 from dashboards.layout import FAVICON_SVG, plotly_js, stylesheet
 from dashboards.login import login_page
@@ -37,6 +45,21 @@ from dashboards.review import review_page
 from dashboards.scorecard import scorecard_page
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
+
+# `?refresh=1` on a page: compute its numbers now, then show the page at its own address.
+Refresh = Annotated[bool, Query(description="compute the page's numbers now")]
+
+
+def _snapshots(request: Request) -> Snapshots:
+    snapshots: Snapshots = request.app.state.snapshots
+    return snapshots
+
+
+def _without_refresh(request: Request) -> RedirectResponse:
+    """After a refresh, the page at its address without `refresh`, so reloading it does not
+    ask again."""
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "refresh"])
+    return RedirectResponse(request.url.path + (f"?{query}" if query else ""), status_code=303)
 
 
 def _page_auth(request: Request, storage: StorageDep) -> tuple[bool, ApiKey | None]:
@@ -92,6 +115,22 @@ def pages_stylesheet() -> Response:
     return _static(stylesheet(), "text/css")
 
 
+@router.get("/static/editor.js")
+def editor_script() -> Response:
+    """The launch editor's script (dashboards/static/editor.js), served like the stylesheet."""
+    return _static(editor_js(), "text/javascript")
+
+
+def _can_edit(request: Request, storage: StorageDep, header_key: ApiKey | None) -> bool:
+    """Whether the viewer may define and change launches: shows the editor's links."""
+    if header_key is not None:
+        return header_key.scope == "admin"
+    try:
+        return key_from_headers(request) is None and session_key(request, storage, ADMIN_SCOPES) is not None
+    except (Unauthorized, Forbidden):
+        return False
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_form(next: str | None = None) -> HTMLResponse:
     return HTMLResponse(login_page(None, next_url=next))
@@ -121,13 +160,27 @@ def logout() -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-def portfolio(request: Request, storage: StorageDep, reports: ReportsDep) -> Response:
+def portfolio(request: Request, storage: StorageDep, refresh: Refresh = False) -> Response:
     allowed, header_key = _page_auth(request, storage)
     if not allowed:
         return _login_redirect(request)
-    now = now_utc()
-    rows = portfolio_rows(storage, reports, as_of=default_as_of(now))
-    return _html(portfolio_page(rows, generated_at=now), request, header_key)
+    snapshots = _snapshots(request)
+    shown = launch_snapshots(storage, snapshots, refresh=refresh)
+    if refresh:
+        return _without_refresh(request)
+    now = snapshots.now()
+    fresh = freshness(shown, now=now, refresh_url=refresh_link("/"))
+    return _html(
+        portfolio_page(
+            portfolio_rows(shown),
+            generated_at=now,
+            freshness=fresh,
+            can_edit=_can_edit(request, storage, header_key),
+            attention=portfolio_attention(storage, now=now, states=[s.state for s in shown]),
+        ),
+        request,
+        header_key,
+    )
 
 
 @router.get("/launches/{launch_key}", response_class=HTMLResponse)
@@ -139,18 +192,27 @@ def scorecard(
     segment: Annotated[str | None, Query(max_length=200)] = None,
     metric: SegmentMetric | None = None,
     as_of: AsOf | None = None,
+    refresh: Refresh = False,
 ) -> Response:
+    """A launch's scorecard: as of now from its results computed ahead, or as of `as_of`."""
     allowed, header_key = _page_auth(request, storage)
     if not allowed:
         return _login_redirect(request)
     ctx = scorecard_context(
         storage,
         reports,
+        _snapshots(request),
         launch_key,
-        as_of=as_of or default_as_of(now_utc()),
+        as_of=as_of,
         segment=segment,
         segment_metric=metric,
+        refresh=refresh,
     )
+    if refresh:
+        return _without_refresh(request)
+    ctx = ctx.model_copy(update={"can_edit": _can_edit(request, storage, header_key)})
+    if ctx.can_edit:
+        ctx = ctx.model_copy(update={"decision_form": decision_form(request, storage, launch_key)})
     return _html(scorecard_page(ctx), request, header_key)
 
 
@@ -185,11 +247,24 @@ def review(
     week: Annotated[
         str | None, Query(pattern=r"^\d{4}-W\d{2}$", description="ISO week, e.g. 2026-W47")
     ] = None,
+    refresh: Refresh = False,
 ) -> Response:
+    """The weekly review; the week under way shows the launches' results computed ahead."""
     allowed, header_key = _page_auth(request, storage)
     if not allowed:
         return _login_redirect(request)
-    now = now_utc()
+    snapshots = _snapshots(request)
+    now = snapshots.now()
     week = week or current_week(now)
-    sections = review_sections(storage, reports, week=week, now=now)
-    return _html(review_page(week, sections, generated_at=now), request, header_key)
+    under_way = parse_week(week)[1] > now
+    shown = launch_snapshots(storage, snapshots, refresh=refresh) if under_way else []
+    if refresh:
+        return _without_refresh(request)
+    sections = review_sections(storage, reports, week=week, now=now, snapshots=shown)
+    shown_keys = {section.current.launch_key for section in sections}
+    fresh = freshness(
+        [s for s in shown if s.key in shown_keys],
+        now=now,
+        refresh_url=refresh_link("/review", {"week": week}),
+    )
+    return _html(review_page(week, sections, generated_at=now, freshness=fresh), request, header_key)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from app.ingest import ParsedBatch
+from app.ingest import ParsedBatch, Rejected
 from app.settings import Settings
 from app.storage.arrow_tables import rows_table
 from app.storage.duckdb_database import Connection, DuckDBDatabase
@@ -33,9 +33,14 @@ from app.storage.interfaces import (
     READ_SCOPES,
     SCOPES,
     WRITE_SCOPES,
+    AlertChange,
+    AlertRecord,
     ApiKey,
+    DecisionRecord,
+    Delivery,
     EventStore,
     KpiAmendment,
+    LaunchEvaluation,
     LaunchVersion,
     MetaStore,
     Scope,
@@ -50,10 +55,15 @@ __all__ = [
     "READ_SCOPES",
     "SCOPES",
     "WRITE_SCOPES",
+    "AlertChange",
+    "AlertRecord",
     "ApiKey",
+    "DecisionRecord",
+    "Delivery",
     "EventStore",
     "IngestRequest",
     "KpiAmendment",
+    "LaunchEvaluation",
     "LaunchVersion",
     "MetaStore",
     "Scope",
@@ -148,6 +158,18 @@ class Storage(EventStore, MetaStore):
         """Queues one request's events for the next group commit."""
         return self.events.write_events(source, batch, received_at)
 
+    def decide_import_rows(
+        self, raw: pa.Table, *, source: str, received_at: datetime, max_event_bytes: int
+    ) -> pa.Table:
+        return self.events.decide_import_rows(
+            raw, source=source, received_at=received_at, max_event_bytes=max_event_bytes
+        )
+
+    def import_events(
+        self, rows: pa.Table, rejected: Sequence[Rejected], *, source: str, received_at: datetime
+    ) -> Future[WriteResult]:
+        return self.events.import_events(rows, rejected, source=source, received_at=received_at)
+
     def count_events(self) -> int:
         return self.events.count_events()
 
@@ -172,11 +194,19 @@ class Storage(EventStore, MetaStore):
     def launch_traits(self, plan: ReportPlan) -> pa.Table:
         return self.events.launch_traits(plan)
 
-    def event_names(self, end: datetime) -> list[str]:
-        return self.events.event_names(end)
+    def event_names(self, start: datetime, end: datetime) -> list[str]:
+        return self.events.event_names(start, end)
 
     def trait_keys(self) -> list[str]:
         return self.events.trait_keys()
+
+    def event_properties(
+        self, event: str, start: datetime, end: datetime
+    ) -> list[tuple[str, str | None, int]]:
+        return self.events.event_properties(event, start, end)
+
+    def trait_values(self, trait: str) -> list[tuple[str, int]]:
+        return self.events.trait_values(trait)
 
     # -- MetaStore ---------------------------------------------------------------------------
 
@@ -220,6 +250,7 @@ class Storage(EventStore, MetaStore):
         recorded_by: str,
         amendments: Sequence[dict[str, Any]] = (),
         delete: bool = False,
+        source: str | None = None,
     ) -> None:
         self.meta.write_launch(
             launch_key,
@@ -229,4 +260,90 @@ class Storage(EventStore, MetaStore):
             recorded_by=recorded_by,
             amendments=amendments,
             delete=delete,
+            source=source,
         )
+
+    # -- deliveries, alerts and decisions ----------------------------------------------------
+
+    def claim_delivery(
+        self,
+        subject: str,
+        channel: str,
+        *,
+        claimed_by: str,
+        now: datetime,
+        lease_until: datetime,
+        retry: bool = False,
+        force: bool = False,
+    ) -> int | None:
+        return self.meta.claim_delivery(
+            subject,
+            channel,
+            claimed_by=claimed_by,
+            now=now,
+            lease_until=lease_until,
+            retry=retry,
+            force=force,
+        )
+
+    def record_delivery_result(
+        self,
+        subject: str,
+        channel: str,
+        *,
+        claimed_by: str,
+        now: datetime,
+        error: str | None,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        self.meta.record_delivery_result(
+            subject, channel, claimed_by=claimed_by, now=now, error=error, next_attempt_at=next_attempt_at
+        )
+
+    def deliveries(self) -> list[Delivery]:
+        return self.meta.deliveries()
+
+    def due_deliveries(self, now: datetime) -> list[tuple[str, str]]:
+        return self.meta.due_deliveries(now)
+
+    def alerts(self, launch_key: str | None = None) -> list[AlertRecord]:
+        return self.meta.alerts(launch_key)
+
+    def launch_evaluations(self) -> dict[str, str]:
+        return self.meta.launch_evaluations()
+
+    def record_alert_evaluation(
+        self,
+        *,
+        cleared: Sequence[AlertChange],
+        raised: Sequence[AlertChange],
+        evaluations: Sequence[LaunchEvaluation],
+        now: datetime,
+    ) -> list[AlertRecord]:
+        return self.meta.record_alert_evaluation(
+            cleared=cleared, raised=raised, evaluations=evaluations, now=now
+        )
+
+    def record_decision(
+        self,
+        launch_key: str,
+        *,
+        decision: str,
+        reason: str,
+        decided_by: str,
+        follow_up: str | None,
+        decided_at: datetime,
+        evidence: str,
+    ) -> int:
+        return self.meta.record_decision(
+            launch_key,
+            decision=decision,
+            reason=reason,
+            decided_by=decided_by,
+            follow_up=follow_up,
+            decided_at=decided_at,
+            evidence=evidence,
+        )
+
+    def decisions(self, launch_key: str | None = None) -> list[DecisionRecord]:
+        return self.meta.decisions(launch_key)

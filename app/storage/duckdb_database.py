@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
@@ -39,6 +40,7 @@ class DuckDBDatabase:
             "checkpoint_threshold": f"{checkpoint_mib}MiB"
         }
         self._conn_lock = threading.Lock()
+        self._closed = False
         self._conn: duckdb.DuckDBPyConnection | None = self._connect()
         self._apply_schema()
         # Fault drills and tests: while set, every write fails with this error, as storage would.
@@ -69,6 +71,10 @@ class DuckDBDatabase:
         """The live connection, opening the database again if a fault closed it; raises
         StorageUnavailable (503 with Retry-After) while it cannot be opened."""
         with self._conn_lock:
+            if self._closed:
+                # A thread still at work after close (a background refresh, say) must not
+                # open the file again behind the owner's back.
+                raise StorageUnavailable("the database is closed", "the service is shutting down")
             if self._conn is None:
                 self._conn = self._connect()
             return self._conn
@@ -78,7 +84,7 @@ class DuckDBDatabase:
         (DuckDB invalidates a database after some I/O failures) so the next use opens the file
         again, and the service recovers without a restart once the fault clears."""
         with self._conn_lock:
-            if self._conn is None or self.db_path == ":memory:":
+            if self._conn is None or self._closed or self.db_path == ":memory:":
                 return
             try:
                 self._conn.execute("select 1").fetchall()
@@ -131,9 +137,24 @@ class DuckDBDatabase:
         """Runs the writes already queued, then closes the database."""
         self.writer.close()
         with self._conn_lock:
+            self._closed = True
             if self._conn is not None:
-                self._conn.close()
+                _close_when_idle(self._conn)
                 self._conn = None
+
+
+def _close_when_idle(conn: duckdb.DuckDBPyConnection, *, seconds: float = 30) -> None:
+    """Closes `conn`, waiting up to `seconds` for a call another thread is making on it to end
+    (DuckDB refuses to close a busy connection rather than wait)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn.close()
+            return
+        except duckdb.Error:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def rollback_quietly(conn: duckdb.DuckDBPyConnection) -> None:

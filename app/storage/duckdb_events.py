@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from app.errors import Conflict, InvalidInput, StorageUnavailable
-from app.ingest import EventRow, ParsedBatch
+from app.ingest import EventRow, ParsedBatch, Rejected
 from app.queries import query
 from app.storage.arrow_tables import LINKS_SCHEMA, REJECTED_SCHEMA, rows_table
 from app.storage.duckdb_database import DuckDBDatabase, rollback_quietly, translates_errors
@@ -76,6 +76,34 @@ class DuckDBEventStore(EventStore):
         if self.on_commit is not None:
             self.on_commit(sum(len(r.batch.rows) for r in group), time.perf_counter() - started)
         return results
+
+    def decide_import_rows(
+        self, raw: pa.Table, *, source: str, received_at: datetime, max_event_bytes: int
+    ) -> pa.Table:
+        """An import chunk's rows (Segment-shaped columns, see select_import_rows.sql) as event
+        rows, computed by DuckDB on a cursor of its own (the writer is not held): is_simple is
+        false where the importer must parse the row itself."""
+        cursor = self.cursor()
+        try:
+            with self.database.unavailable_on_error():
+                return _decide_import_rows(cursor, raw, source, received_at, max_event_bytes)
+        finally:
+            cursor.close()
+
+    def import_events(
+        self, rows: pa.Table, rejected: Sequence[Rejected], *, source: str, received_at: datetime
+    ) -> Future[WriteResult]:
+        """Stores an import chunk in one transaction on the writer, between group commits:
+        `rows` are its accepted rows (EVENTS_SCHEMA, then row_no, the chunk's order; duplicates
+        too), `rejected` its refusals. Dedupe and identity links are set-based SQL."""
+
+        def run(conn: duckdb.DuckDBPyConnection) -> WriteResult:
+            result = write_import(conn, rows, rejected, source=source, received_at=received_at)
+            if result.inserted:
+                self._data_version += 1
+            return result
+
+        return self.database.writer.submit(run)
 
     def queue_depth(self) -> int:
         """Requests and jobs waiting for the writer (approximate, as any queue size)."""
@@ -198,9 +226,25 @@ class DuckDBEventStore(EventStore):
         )
 
     @translates_errors
-    def event_names(self, end: datetime) -> list[str]:
-        """Distinct event (and page/screen) names seen before `end`."""
-        return [r[0] for r in self.cursor().execute(query("select_event_names"), {"end": end}).fetchall()]
+    def event_names(self, start: datetime, end: datetime) -> list[str]:
+        """Distinct event (and page/screen) names seen in [start, end)."""
+        params = {"start": start, "end": end}
+        return [r[0] for r in self.cursor().execute(query("select_event_names"), params).fetchall()]
+
+    @translates_errors
+    def event_properties(
+        self, event: str, start: datetime, end: datetime
+    ) -> list[tuple[str, str | None, int]]:
+        """(property, value, events) of events named `event` in [start, end), most common first."""
+        params = {"event": event, "start": start, "end": end}
+        rows = self.cursor().execute(query("select_event_properties"), params).fetchall()
+        return [(str(p), None if v is None else str(v), int(n)) for p, v, n in rows]
+
+    @translates_errors
+    def trait_values(self, trait: str) -> list[tuple[str, int]]:
+        """(value, users) of one trait, most common first."""
+        rows = self.cursor().execute(query("select_trait_values"), {"trait": trait}).fetchall()
+        return [(str(v), int(n)) for v, n in rows]
 
     @translates_errors
     def trait_keys(self) -> list[str]:
@@ -249,21 +293,12 @@ def write_ingest_group(
             seen.add(key)
             rows.append(row)
             owners.append(index)
-        for rejection in request.batch.rejected:
-            digest = hashlib.sha256(
-                "\x1f".join((request.source, rejection.reason, rejection.payload)).encode()
-            ).hexdigest()[:32]
-            rejected_rows.append(
-                (
-                    digest,
-                    request.source,
-                    request.received_at,
-                    rejection.reason,
-                    rejection.detail,
-                    rejection.payload,
-                )
-            )
-    links = _earliest_links(rows)
+        rejected_rows.extend(
+            _rejected_row(request.source, request.received_at, r) for r in request.batch.rejected
+        )
+    # Every accepted event offers its link, duplicates too, so the links do not depend on how
+    # events were grouped (an import's chunks, a client's batches).
+    links = _earliest_links(row for request in group for row in request.batch.rows)
     if known_links:
         links = {a: ul for a, ul in links.items() if not (a in known_links and known_links[a] <= ul[1])}
     prebuilt = [request.staged for request in group if request.batch.rows]
@@ -291,6 +326,55 @@ def write_ingest_group(
         WriteResult(inserted=inserted[i], duplicates=duplicates[i], rejected=len(r.batch.rejected))
         for i, r in enumerate(group)
     ]
+
+
+def _decide_import_rows(
+    conn: duckdb.DuckDBPyConnection, raw: pa.Table, source: str, received_at: datetime, max_event_bytes: int
+) -> pa.Table:
+    staged_import = raw  # noqa: F841 - read by name in the SQL (a replacement scan)
+    relation = conn.sql(
+        query("select_import_rows"),
+        params={"source": source, "received_at": received_at, "max_event_bytes": max_event_bytes},
+    )
+    assert relation is not None
+    return relation.to_arrow_table()
+
+
+def write_import(
+    conn: duckdb.DuckDBPyConnection,
+    rows: pa.Table,
+    rejected: Sequence[Rejected],
+    *,
+    source: str,
+    received_at: datetime,
+) -> WriteResult:
+    """Stores one import chunk (see DuckDBEventStore.import_events) in the caller's transaction:
+    new events in the chunk's order, links, refusals; returns the chunk's counts."""
+    staged_rows = rows  # noqa: F841 - read by name in the SQL (a replacement scan)
+    inserted = 0
+    if rows.num_rows:
+        counted = conn.execute(query("insert_import_events")).fetchone()
+        inserted = int(counted[0]) if counted else 0
+        conn.execute(query("upsert_import_links"))
+    if rejected:
+        table = _rejected_table([_rejected_row(source, received_at, r) for r in rejected])
+        _execute_staged(conn, query("insert_rejected_events"), _StagedTables(None, None, table))
+    return WriteResult(inserted=inserted, duplicates=rows.num_rows - inserted, rejected=len(rejected))
+
+
+def _rejected_row(
+    source: str, received_at: datetime, rejection: Rejected
+) -> tuple[str, str, datetime, str, str, str]:
+    digest = hashlib.sha256("\x1f".join((source, rejection.reason, rejection.payload)).encode()).hexdigest()[
+        :32
+    ]
+    return (digest, source, received_at, rejection.reason, rejection.detail, rejection.payload)
+
+
+def _rejected_table(rejected_rows: Sequence[tuple[str, str, datetime, str, str, str]]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [dict(zip(REJECTED_SCHEMA.names, r, strict=True)) for r in rejected_rows], schema=REJECTED_SCHEMA
+    )
 
 
 def _earliest_links(rows: Iterable[EventRow]) -> dict[str, tuple[str, datetime]]:
@@ -327,11 +411,7 @@ def _write_group_once(
         )
         if links
         else None,
-        pa.Table.from_pylist(
-            [dict(zip(REJECTED_SCHEMA.names, r, strict=True)) for r in rejected_rows], schema=REJECTED_SCHEMA
-        )
-        if rejected_rows
-        else None,
+        _rejected_table(rejected_rows) if rejected_rows else None,
     )
     if fast and staged is not None and not links and not rejected_rows:
         # Events alone (the usual group once links are known): one auto-committed statement

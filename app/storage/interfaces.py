@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple, Protocol, get_args
 
 import pyarrow as pa
 
-from app.ingest import ParsedBatch
+from app.ingest import ParsedBatch, Rejected
 from pipelines.plan import ReportPlan
 
 Scope = Literal["write", "read", "admin"]
@@ -59,6 +59,7 @@ class LaunchVersion(NamedTuple):
     spec: str  # the LaunchSpec as JSON
     recorded_at: datetime
     recorded_by: str
+    source: str | None = None  # 'git' (spec files), 'editor' (the browser), None (the API)
 
 
 class KpiAmendment(NamedTuple):
@@ -96,6 +97,20 @@ class EventStore(Protocol):
         """Queues one request's events; the future resolves once they are committed."""
         ...
 
+    def decide_import_rows(
+        self, raw: pa.Table, *, source: str, received_at: datetime, max_event_bytes: int
+    ) -> pa.Table:
+        """An import chunk's Segment-shaped columns as event rows, set-based: every column of
+        EVENTS_SCHEMA, then row_no and is_simple (false: the importer must parse that row)."""
+        ...
+
+    def import_events(
+        self, rows: pa.Table, rejected: Sequence[Rejected], *, source: str, received_at: datetime
+    ) -> Future[WriteResult]:
+        """Stores an import chunk's accepted rows (with row_no, duplicates included) and its
+        refusals in one write: the first of each event not yet stored, the earliest links."""
+        ...
+
     def count_events(self) -> int: ...
 
     def queue_depth(self) -> int:
@@ -118,9 +133,19 @@ class EventStore(Protocol):
         """Every value of the plan's traits seen before its span's end, per canonical user."""
         ...
 
-    def event_names(self, end: datetime) -> list[str]: ...
+    def event_names(self, start: datetime, end: datetime) -> list[str]: ...
 
     def trait_keys(self) -> list[str]: ...
+
+    def event_properties(
+        self, event: str, start: datetime, end: datetime
+    ) -> list[tuple[str, str | None, int]]:
+        """(property, value, events) of events named `event` in [start, end), most common first."""
+        ...
+
+    def trait_values(self, trait: str) -> list[tuple[str, int]]:
+        """(value, users) of one trait, most common first."""
+        ...
 
     def export_tables(self, files: Mapping[str, Path]) -> dict[str, int]:
         """Writes each named table to its Parquet file, all from one consistent snapshot taken
@@ -182,7 +207,151 @@ class MetaStore(Protocol):
         recorded_by: str,
         amendments: Sequence[dict[str, Any]] = (),
         delete: bool = False,
+        source: str | None = None,
     ) -> None:
         """One atomic change to a launch: a new version, amendments, or deletion; StaleLaunch
-        if another change landed since `expected_version` was read."""
+        if another change landed since `expected_version` was read. A new version records
+        `source`; without one, a `source` marks the current version."""
         ...
+
+    # -- deliveries, alerts and decisions (app/delivery.py, app/alerts.py, app/decisions.py) --
+
+    def claim_delivery(
+        self,
+        subject: str,
+        channel: str,
+        *,
+        claimed_by: str,
+        now: datetime,
+        lease_until: datetime,
+        retry: bool = False,
+        force: bool = False,
+    ) -> int | None:
+        """Claims the delivery of `subject` on `channel` before it is sent: the attempt number,
+        or None when it is taken (sent, being sent, or claimed by another process). With
+        `retry`, also a failed one that is due (any failed one with `force`) and one whose
+        sender's lease ran out."""
+        ...
+
+    def record_delivery_result(
+        self,
+        subject: str,
+        channel: str,
+        *,
+        claimed_by: str,
+        now: datetime,
+        error: str | None,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        """How the claimed attempt went: sent (error None) or failed, retried at `next_attempt_at`."""
+        ...
+
+    def deliveries(self) -> list[Delivery]:
+        """Every delivery, newest first."""
+        ...
+
+    def due_deliveries(self, now: datetime) -> list[tuple[str, str]]:
+        """(subject, channel) of the failed deliveries due for a retry, and of lapsed sends."""
+        ...
+
+    def alerts(self, launch_key: str | None = None) -> list[AlertRecord]:
+        """Alerts, newest first, of one launch or of all."""
+        ...
+
+    def launch_evaluations(self) -> dict[str, str]:
+        """Each launch's verdicts (JSON text) at its latest alert evaluation."""
+        ...
+
+    def record_alert_evaluation(
+        self,
+        *,
+        cleared: Sequence[AlertChange],
+        raised: Sequence[AlertChange],
+        evaluations: Sequence[LaunchEvaluation],
+        now: datetime,
+    ) -> list[AlertRecord]:
+        """In one transaction: clears the open alerts `cleared` names, raises `raised` (each
+        unless one of its launch, kind and subject is still open), keeps the evaluated
+        verdicts; the alerts actually raised."""
+        ...
+
+    def record_decision(
+        self,
+        launch_key: str,
+        *,
+        decision: str,
+        reason: str,
+        decided_by: str,
+        follow_up: str | None,
+        decided_at: datetime,
+        evidence: str,
+    ) -> int:
+        """Records a decision (evidence as JSON text) after the launch's others; its id."""
+        ...
+
+    def decisions(self, launch_key: str | None = None) -> list[DecisionRecord]:
+        """Decisions, oldest first, of one launch or of all."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One subject ('review:2026-W47', 'alert:...') on one channel ('email', 'webhook').
+    status: sending, sent or failed; a failed one with no next_attempt_at is no longer retried."""
+
+    subject: str
+    channel: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert as stored: raised when its condition started to hold, cleared when it stopped."""
+
+    launch_key: str
+    kind: str
+    subject: str
+    occurrence: int
+    state: str
+    message: str
+    raised_at: datetime
+    as_of: datetime
+    cleared_at: datetime | None
+    cleared_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """An alert to raise (with its state, message and as_of) or to clear (with why)."""
+
+    launch_key: str
+    kind: str
+    subject: str
+    state: str = ""
+    message: str = ""
+    as_of: datetime | None = None
+
+
+class LaunchEvaluation(NamedTuple):
+    launch_key: str
+    verdicts: str  # JSON text
+    as_of: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionRecord:
+    """A decision as stored; evidence is JSON text."""
+
+    launch_key: str
+    decision_id: int
+    decision: str
+    reason: str
+    decided_by: str
+    follow_up: str | None
+    decided_at: datetime
+    evidence: str

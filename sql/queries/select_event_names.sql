@@ -1,7 +1,7 @@
--- The distinct event and page/screen names seen before $end, to suggest a likely intended name
--- when a matcher never matches. Parameters: $end. Returns event.
+-- The distinct event and page/screen names seen in [$start, $end), to suggest a likely intended
+-- name when a matcher never matches. Parameters: $start, $end. Returns event.
 select distinct event
 from events
-where event is not null and occurred_at < $end
+where event is not null and occurred_at >= $start and occurred_at < $end
 order by event
 limit 5000

@@ -1,0 +1,2 @@
+-- Backup and restore: how many rows alerts holds.
+select count(*) from alerts

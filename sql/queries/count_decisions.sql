@@ -1,0 +1,2 @@
+-- Backup and restore: how many rows decisions holds.
+select count(*) from decisions

@@ -1,0 +1,2 @@
+-- Backup and restore: how many rows deliveries holds.
+select count(*) from deliveries
