@@ -12,8 +12,11 @@ from typing import Any
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from app.sessions import Sessions
-from app.storage import Storage
+from app.deps import session_key
+from app.errors import Forbidden, Unauthorized
+from app.http import key_from_headers
+from app.sessions import SESSION_COOKIE, Sessions
+from app.storage import ADMIN_SCOPES, READ_SCOPES, ApiKey, Storage
 
 
 class CsrfTokens:
@@ -46,3 +49,27 @@ def csrf_tokens(request: Request, storage: Storage) -> CsrfTokens:
         tokens = CsrfTokens(storage.service_secret("csrf"), max_age=sessions.max_age)
         request.app.state.csrf_tokens = tokens
     return tokens
+
+
+def admin_key_for_form(
+    request: Request, storage: Storage, token: str | None, *, doing: str, again: str
+) -> ApiKey:
+    """The admin key a page's form post acts for: one the caller sends itself (as the API takes
+    it), or the admin sign-in session together with the form's CSRF `token`. The cookie alone
+    counts for nothing (401), as on every write; a wrong or stale token is 403 `csrf_failed`.
+    `doing` names the action ("changing launches"), `again` how to retry ("reload the editor
+    and save again")."""
+    secret = key_from_headers(request)
+    if secret:
+        return storage.authenticate(secret, ADMIN_SCOPES)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not token or not cookie:
+        raise Unauthorized("a key is required", f"sign in with an admin key; {again}")
+    key = session_key(request, storage, READ_SCOPES)
+    if key.scope != "admin":
+        raise Forbidden(f"{doing} needs an admin key", "sign in with an admin key")
+    if not csrf_tokens(request, storage).valid(token, cookie):
+        raise Forbidden(
+            "the form's CSRF token is missing, stale or from another session", again, code="csrf_failed"
+        )
+    return key

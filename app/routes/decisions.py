@@ -15,15 +15,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse
 
 from app import launches
-from app.csrf import csrf_tokens
+from app.csrf import admin_key_for_form, csrf_tokens
 from app.decisions import DecisionRequest, decisions_of, parse_request, record_decision
-from app.deps import AdminKeyDep, ReadKeyDep, StorageDep, session_key
-from app.errors import Forbidden, Unauthorized
-from app.http import error_responses, key_from_headers
+from app.deps import AdminKeyDep, ReadKeyDep, StorageDep
+from app.http import error_responses
 from app.ingest import now_utc
 from app.sessions import SESSION_COOKIE
 from app.snapshots import Snapshots
-from app.storage import ADMIN_SCOPES, READ_SCOPES, ApiKey, Storage
+from app.storage import ApiKey, Storage
 from dashboards.notes import DecisionForm
 from pipelines.decisions import Decision
 from pipelines.report_models import LaunchReport
@@ -72,23 +71,13 @@ def list_decisions(launch_key: str, storage: StorageDep, key: ReadKeyDep) -> lis
 def form_key(request: Request, storage: StorageDep, form: dict[str, str]) -> ApiKey:
     """The admin key a post of the scorecard's form acts for: one the caller sends, or the admin
     sign-in session with the form's CSRF token (the cookie alone counts for nothing: 401)."""
-    secret = key_from_headers(request)
-    if secret:
-        return storage.authenticate(secret, ADMIN_SCOPES)
-    token = form.get(CSRF_FIELD)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not token or not cookie:
-        raise Unauthorized("a key is required", "sign in with an admin key and record it from the scorecard")
-    key = session_key(request, storage, READ_SCOPES)
-    if key.scope != "admin":
-        raise Forbidden("recording a decision needs an admin key", "sign in with an admin key")
-    if not csrf_tokens(request, storage).valid(token, cookie):
-        raise Forbidden(
-            "the form's CSRF token is missing, stale or from another session",
-            "reload the scorecard and record it again",
-            code="csrf_failed",
-        )
-    return key
+    return admin_key_for_form(
+        request,
+        storage,
+        form.get(CSRF_FIELD),
+        doing="recording a decision",
+        again="reload the scorecard and record it again",
+    )
 
 
 async def _form(request: Request) -> dict[str, str]:

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from app import launches
 from app.compare import hints_for_spec
-from app.csrf import csrf_tokens
+from app.csrf import admin_key_for_form, csrf_tokens
 from app.deps import ReadKeyDep, StorageDep, session_key
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from app.http import error_responses, key_from_headers
@@ -31,7 +31,7 @@ from app.ingest import now_utc
 from app.reports import default_as_of
 from app.routes.reports import ReportsDep
 from app.sessions import SESSION_COOKIE, Sessions
-from app.storage import ADMIN_SCOPES, READ_SCOPES, ApiKey, Storage
+from app.storage import READ_SCOPES, ApiKey, Storage
 from dashboards.editor import (
     EditorForm,
     EditorPage,
@@ -57,26 +57,13 @@ def editor_key(request: Request, storage: StorageDep) -> ApiKey:
     """The admin key a post from the editor acts for: one the caller sends (as the API takes it),
     or the admin sign-in session together with its CSRF token. The cookie alone counts for
     nothing (401), as on every write; a wrong or stale token is 403 `csrf_failed`."""
-    secret = key_from_headers(request)
-    if secret:
-        return storage.authenticate(secret, ADMIN_SCOPES)
-    token = request.headers.get(CSRF_HEADER)
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if not token or not cookie:
-        raise Unauthorized(
-            "a key is required",
-            "sign in with an admin key and save from the editor (its form carries a token)",
-        )
-    key = session_key(request, storage, READ_SCOPES)
-    if key.scope != "admin":
-        raise Forbidden("changing launches needs an admin key", "sign in with an admin key")
-    if not csrf_tokens(request, storage).valid(token, cookie):
-        raise Forbidden(
-            "the form's CSRF token is missing, stale or from another session",
-            "reload the editor and save again",
-            code="csrf_failed",
-        )
-    return key
+    return admin_key_for_form(
+        request,
+        storage,
+        request.headers.get(CSRF_HEADER),
+        doing="changing launches",
+        again="reload the editor and save again",
+    )
 
 
 EditorKeyDep = Annotated[ApiKey, Depends(editor_key)]
