@@ -11,11 +11,23 @@ NPM := $(shell command -v npm 2>/dev/null)
 
 .PHONY: install sdks demo test check lint bench soak clean
 
+# The demo installs only what running Landed needs (RUN_STAMP); tests, lint and benchmarks add
+# the dev extra (STAMP), which also brings ClickHouse's client and chDB's engine.
+RUN_STAMP := $(VENV)/.installed-run
+# Test worker processes (pytest-xdist): one per core of the 2-core CI machine.
+TEST_WORKERS ?= 2
+
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	touch $(RUN_STAMP) $(STAMP)
 
 install: $(STAMP)
 
@@ -25,15 +37,15 @@ $(SDK_STAMP): $(SDKS)/package.json $(SDKS)/package-lock.json
 
 sdks: $(SDK_STAMP)
 
-demo: $(STAMP)
+demo: $(RUN_STAMP)
 	$(BIN)/landed demo
 
 test: $(STAMP) $(if $(NPM),$(SDK_STAMP))
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 # The inner loop: everything but the tests marked slow (soak, durability, demo, fuzzing).
 check: $(STAMP) $(if $(NPM),$(SDK_STAMP))
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check app pipelines dashboards tests bench data/sample

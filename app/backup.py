@@ -108,3 +108,17 @@ def restore(storage: Storage, source: Path) -> dict[str, int]:
     counts = storage.import_tables(files, manifest["rows"])
     storage.reload_keys()
     return counts
+
+
+def migrate(source: Storage, target: Storage, via: Path) -> dict[str, int]:
+    """Copies every table of `source` into the empty `target` (another backend, say DuckDB into
+    ClickHouse) through a backup written to the empty folder `via`; the target's row count of
+    every table is checked against the source's. Returns the row counts."""
+    counts = backup(source, via)
+    restored = restore(target, via)
+    differing = {t: (n, restored.get(t)) for t, n in counts.items() if restored.get(t) != n}
+    if differing:
+        detail = ", ".join(f"{t}: {n:,} in the source, {m} in the target" for t, (n, m) in differing.items())
+        raise StorageUnavailable("the migrated row counts differ", detail)
+    return counts
+

@@ -574,6 +574,43 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from app.backup import migrate
+
+    settings = _settings(args)
+    running = announced(settings)
+    if running is not None:
+        raise LandedError(
+            f"a Landed service runs on {settings.db_path}, at {running.url}",
+            "stop it first, or run `landed backup` and restore that backup on the target "
+            "(`LANDED_STORAGE=... landed restore DIR`)",
+        )
+    kind, where = args.to
+    if kind == "clickhouse":
+        target = Settings(storage="clickhouse", clickhouse_url=where, db_path=settings.db_path)
+    elif kind == "duckdb":
+        target = Settings(storage="duckdb", db_path=where)
+    else:
+        raise LandedError(f"--to {kind}: unknown backend", "use `--to clickhouse URL` or `--to duckdb FILE`")
+    if (target.storage, target.db_path if target.storage == "duckdb" else None) == (
+        settings.storage,
+        settings.db_path if settings.storage == "duckdb" else None,
+    ) and target.clickhouse_url == settings.clickhouse_url:
+        raise LandedError("the source and the target are the same database", "name another --to target")
+    with contextlib.ExitStack() as stack:
+        via = Path(args.via) if args.via else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        source = stack.enter_context(Storage.open(settings))
+        print(f"copying {source.db_path} through {via} ...", flush=True)
+        destination = stack.enter_context(Storage.open(target))
+        counts = migrate(source, destination, via)
+        described = destination.db_path
+    copied = ", ".join(f"{t} {n:,}" for t, n in counts.items())
+    print(f"migrated to {described}, row counts checked: {copied}")
+    return 0
+
+
 DEMO_DB = "landed-demo.duckdb"
 
 
@@ -807,6 +844,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore.add_argument("source", metavar="DIR")
     restore.set_defaults(func=cmd_restore)
+
+    migrate = with_db(
+        sub.add_parser(
+            "migrate",
+            help="copy every table into another, empty database (DuckDB into ClickHouse, or back), "
+            "checking the row counts (offline)",
+        )
+    )
+    migrate.add_argument(
+        "--to",
+        required=True,
+        nargs=2,
+        metavar=("BACKEND", "TARGET"),
+        help="`clickhouse URL` (clickhouse://user:password@host:8123/db or chdb:///dir) or `duckdb FILE`",
+    )
+    migrate.add_argument("--via", metavar="DIR", help="keep the intermediate backup in this new folder")
+    migrate.set_defaults(func=cmd_migrate)
 
     demo = sub.add_parser("demo", help="load the sample data into a fresh database and serve it")
     demo.add_argument("--db", help=f"demo database file, rebuilt each time (default {DEMO_DB})")

@@ -5,7 +5,7 @@ progress. `import_file` is the one way in: the command line calls it per file, a
 first bytes (gzip and Parquet have magic numbers), so a name never decides how bytes are read.
 
 Set-based by default: a Parquet chunk's columns go to storage whole, where the rules of
-app/ingest.py, written in SQL (sql/queries/select_import_rows.sql), decide every row they can
+app/ingest.py, written in SQL (sql/duckdb/queries/select_import_rows.sql), decide every row they can
 without Python; the rare rest (refusals, missing ids, JSON text two writers could spell
 differently) is parsed here one by one by app/ingest.py itself. Every chunk is then stored in
 one write: dedupe against the chunk and the table, and identity links, are SQL too. The

@@ -35,7 +35,7 @@ EventApi = Literal["segment", "posthog", "import"]
 
 
 class EventRow(NamedTuple):
-    """One row of the events table, fields in column order (sql/schema/001_create_events.sql)."""
+    """One row of the events table, fields in column order (sql/duckdb/schema/001_create_events.sql)."""
 
     source: str
     message_id: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,6 +32,27 @@ class Settings(BaseSettings):
     db_path: str = Field(
         default="landed.duckdb",
         description="DuckDB database file, created with the schema on first start; ':memory:' for tests.",
+    )
+    storage: Literal["duckdb", "clickhouse"] = Field(
+        default="duckdb",
+        description=(
+            "Where events and launches are kept: `duckdb` (the embedded default, the `db_path` file) "
+            "or `clickhouse` (`clickhouse_url`; needs `pip install 'landed[clickhouse]'`, see docs/scale.md)."
+        ),
+    )
+    clickhouse_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "With `storage=clickhouse`: `clickhouse://user:password@host:8123/database` for a server or "
+            "cluster, or `chdb:///path/to/dir` (`chdb://memory`) for embedded ClickHouse."
+        ),
+    )
+    clickhouse_insert_quorum: Annotated[int, Field(ge=0, le=16)] = Field(
+        default=0,
+        description=(
+            "With ClickHouse on a replicated cluster: replicas that must hold an insert before it is "
+            "acknowledged (`insert_quorum`); 0 leaves it to the server (docs/scale.md)."
+        ),
     )
     host: str = Field(default="127.0.0.1", description="Address the service listens on.")
     port: Annotated[int, Field(ge=1, le=65535)] = Field(default=8000, description="TCP port.")
@@ -241,6 +262,19 @@ class Settings(BaseSettings):
     @property
     def review_recipients(self) -> list[str]:
         return [address.strip() for address in (self.review_to or "").split(",") if address.strip()]
+
+    @model_validator(mode="after")
+    def _clickhouse_complete(self) -> Settings:
+        if self.storage == "clickhouse":
+            if self.clickhouse_url is None:
+                raise ValueError("LANDED_STORAGE=clickhouse needs LANDED_CLICKHOUSE_URL")
+            from app.storage import parse_clickhouse_url
+
+            try:
+                parse_clickhouse_url(self.clickhouse_url.get_secret_value())
+            except ValueError as error:
+                raise ValueError(f"LANDED_CLICKHOUSE_URL: {error}") from None
+        return self
 
     @model_validator(mode="after")
     def _mail_complete(self) -> Settings:

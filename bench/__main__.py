@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench import Row, cpus, markdown_table
 
-BENCHMARKS = ("ingest",)
+BENCHMARKS: tuple[str, ...] = ("ingest",)
 BENCHMARKS += ("report",)  # bench/report.py: launch report at 1M and 10M events
 BENCHMARKS += ("pages",)  # bench/pages.py: dashboard pages at 1M events
 BENCHMARKS += ("imports",)  # bench/imports.py: landed import of a Parquet export vs DuckDB

@@ -265,9 +265,43 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def build_clickhouse(db: Path) -> tuple[Path, float]:
+    """The DuckDB database `db` copied into a chDB folder beside it, once (`landed migrate`'s
+    path: a backup, then a restore into ClickHouse with the row counts checked); the folder
+    and the seconds the copy took."""
+    import shutil
+    import tempfile
+
+    from app.backup import migrate
+    from app.storage import Storage
+
+    folder = db.with_suffix(".chdb")
+    done = folder / "migrated.json"
+    if done.is_file():
+        return folder, float(json.loads(done.read_text())["seconds"])
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    started = time.perf_counter()
+    with (
+        tempfile.TemporaryDirectory(dir=DATA) as via,
+        Storage(str(db)) as source,
+        Storage(clickhouse_url=clickhouse_url(folder)) as target,
+    ):
+        migrate(source, target, Path(via) / "backup")
+    seconds = time.perf_counter() - started
+    done.write_text(json.dumps({"seconds": seconds}))
+    return folder, seconds
+
+
+def clickhouse_url(folder: Path) -> str:
+    return f"chdb://{folder.resolve()}?database=landed"
+
+
 def measure(kind: str, db: str, key: str, as_of: datetime) -> dict[str, Any]:
-    """One cold measurement in this (fresh) process: seconds, peak RSS and headline counts."""
-    if kind == "pipeline":
+    """One cold measurement in this (fresh) process: seconds, peak RSS and headline counts.
+    kind: pipeline (the report on DuckDB), clickhouse (the report on chDB; db is its folder)
+    or sql (the hand-written reference SQL on DuckDB)."""
+    if kind in ("pipeline", "clickhouse"):
         import app.reports
         from app.reports import ReportService
         from app.storage import Storage
@@ -284,7 +318,7 @@ def measure(kind: str, db: str, key: str, as_of: datetime) -> dict[str, Any]:
 
             return wrapper
 
-        storage = Storage(db)
+        storage = Storage(clickhouse_url=clickhouse_url(Path(db))) if kind == "clickhouse" else Storage(db)
         # Where the time goes: the three DuckDB selects and the Polars computation (the rest is
         # Arrow -> Polars conversion and loading the launch).
         for method in ("launch_activity", "launch_signals", "launch_traits"):
@@ -380,6 +414,34 @@ def run() -> list[Row]:
                             statistics.median(m["stages"][stage] for m in pipeline), "s", p_time))
         rows.append(Row(NAME, f"{label}: one-time build (DuckDB bulk load of the Parquet)",
                         info["load_seconds"], "s"))
+        if size.label == "10M" or os.environ.get("BENCH_CLICKHOUSE_ALL") == "1":
+            rows += clickhouse_rows(label, db, pipeline)
+    return rows
+
+
+def clickhouse_rows(label: str, db: Path, pipeline: list[dict[str, Any]]) -> list[Row]:
+    """The same report on ClickHouse (chDB, in the report's own process), next to DuckDB's
+    measured alternately in the same run, and whether every headline count agrees."""
+    folder, copy_seconds = build_clickhouse(db)
+    # Alternated with DuckDB runs of its own, so load from other work hits both alike.
+    measured: list[dict[str, Any]] = []
+    baseline: list[dict[str, Any]] = []
+    for _ in range(REPEATS):
+        measured.append(measure_in_subprocess("clickhouse", folder))
+        baseline.append(measure_in_subprocess("pipeline", db))
+    c_time = statistics.median(m["seconds"] for m in measured)
+    duckdb_time = statistics.median(m["seconds"] for m in baseline)
+    rows = [
+        Row(NAME, f"{label}: report on ClickHouse (chDB, cold) vs on DuckDB", c_time, "s", duckdb_time),
+        Row(NAME, f"{label}: ClickHouse and DuckDB reports agree on every headline count",
+            float(measured[0]["counts"] == pipeline[0]["counts"]), "yes=1"),
+        Row(NAME, f"{label}: report on ClickHouse peak memory (VmHWM of its process)",
+            max(m["peak_mib"] for m in measured), "MiB"),
+        Row(NAME, f"{label}: one-time copy into chDB (landed migrate's path)", copy_seconds, "s"),
+    ]
+    for stage in measured[0]["stages"]:
+        rows.append(Row(NAME, f"{label}: ClickHouse report stage {stage} (median)",
+                        statistics.median(m["stages"][stage] for m in measured), "s", c_time))
     return rows
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from app.local_server import serving
 from app.main import create_app
 from app.settings import Settings
 from app.storage import Storage
+from app.storage.clickhouse_database import ClickHouseDatabase
 from tests.helpers.live import Keys, LiveServer
 
 if TYPE_CHECKING:
@@ -39,8 +41,54 @@ CHROMIUM_ARGS = [
 ]
 
 
+BACKENDS = ("duckdb", "clickhouse")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `backends` (storage, ingest and report tests) run once per storage backend:
+    DuckDB, and ClickHouse on chDB's in-process engine; `duckdb_only` opts one test out (it
+    inspects what only DuckDB has, such as its write-ahead log)."""
+    if (
+        "backend" in metafunc.fixturenames
+        and metafunc.definition.get_closest_marker("backends")
+        and not metafunc.definition.get_closest_marker("duckdb_only")
+    ):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The storage backend of this test: 'duckdb' unless the test is marked `backends`."""
+    return str(getattr(request, "param", "duckdb"))
+
+
+@pytest.fixture(scope="session")
+def chdb_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """chDB's one engine path for this test process (chDB opens one per process); each test
+    gets a database of its own inside it."""
+    try:
+        import chdb  # noqa: F401
+        import clickhouse_connect  # noqa: F401
+    except ImportError:
+        reason = "ClickHouse tests need the clickhouse extra: pip install -e '.[dev]'"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return tmp_path_factory.mktemp("chdb")
+
+
+def clickhouse_url(root: Path) -> str:
+    """A chDB URL with a database no other test uses."""
+    return f"chdb://{root}?database=t_{uuid.uuid4().hex[:16]}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+    if backend == "clickhouse":
+        root: Path = request.getfixturevalue("chdb_root")
+        return Settings(
+            db_path=str(tmp_path / "landed.duckdb"), storage="clickhouse", clickhouse_url=clickhouse_url(root)
+        )
     return Settings(db_path=str(tmp_path / "landed.duckdb"))
 
 
@@ -49,6 +97,8 @@ def storage(settings: Settings) -> Iterator[Storage]:
     opened = Storage.open(settings)
     yield opened
     opened.close()
+    if isinstance(opened.database, ClickHouseDatabase):
+        opened.database.drop_database()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app import launches
@@ -22,6 +23,8 @@ from app.storage import Storage
 from pipelines.alerts import report_verdicts
 from tests.helpers.builders import build_report, launch_spec, track
 from tests.helpers.live import Keys
+
+pytestmark = pytest.mark.backends
 
 LAUNCHED = datetime(2026, 10, 5, 9)
 
@@ -221,12 +224,13 @@ def test_report_verdicts_and_an_empty_launch(storage: Storage) -> None:
     ]
 
 
-def test_alerts_show_on_the_portfolio_and_the_scorecard(storage: Storage, keys: Keys) -> None:
+def test_alerts_show_on_the_portfolio_and_the_scorecard(
+    settings: Settings, storage: Storage, keys: Keys
+) -> None:
     put(storage)
     send(storage, crowd(5, "Feature Used", 2 * HOUR))
     h = Harness(storage, LAUNCHED)
     h.at(25 * HOUR)
-    settings = Settings(db_path=":memory:")
     with TestClient(create_app(settings, storage)) as client:
         read = {"Authorization": f"Bearer {keys.read}"}
         portfolio = client.get("/", headers=read).text

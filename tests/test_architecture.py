@@ -70,6 +70,19 @@ def test_only_the_duckdb_store_imports_duckdb() -> None:
     assert offending == []
 
 
+def test_each_engine_is_imported_by_its_own_storage_modules_only() -> None:
+    """duckdb only in app/storage/duckdb_*, ClickHouse's client and chDB only in
+    app/storage/clickhouse_*: a backend is a set of modules, not a spread of conditionals."""
+    owners = {"duckdb": "duckdb_", "clickhouse_connect": "clickhouse_", "chdb": "clickhouse_"}
+    offending = [
+        f"{path.relative_to(ROOT)} imports {top}"
+        for path in _modules("app/storage")
+        for top in {name.split(".")[0] for name in _imports(path)} & owners.keys()
+        if not path.name.startswith(owners[top])
+    ]
+    assert offending == []
+
+
 def _storage_exports() -> set[str]:
     """The names app/storage/__init__.py lists in `__all__`."""
     tree = ast.parse((ROOT / "app" / "storage" / "__init__.py").read_text(encoding="utf-8"))
@@ -158,18 +171,30 @@ def test_tests_share_code_through_helpers_only() -> None:
     assert offending == set()
 
 
+def _queries_named_in(code: str, engine: str) -> set[str]:
+    """Query names the code runs: query("name"[, "engine"]), the stores' _arrow("name") /
+    database.arrow("name") / rows / command helpers, and per-table backup queries."""
+    quoted = r'"([a-z0-9_]+)"'
+    if engine == "duckdb":
+        used = set(re.findall(rf"query\({quoted}\)", code)) | set(re.findall(rf"_arrow\(\s*{quoted}", code))
+        prefixes = re.findall(r'query\(f"([a-z_]+)\{table\}"\)', code)
+    else:
+        used = set(re.findall(rf'query\({quoted}, "clickhouse"\)', code)) | set(
+            re.findall(rf"(?<![a-z_])(?:arrow|rows|command|_arrow|_rows|_command)\(\s*{quoted}", code)
+        )
+        prefixes = re.findall(r'f"([a-z_]+)\{table\}"', code)
+    return used | {f"{prefix}{table}" for prefix in prefixes for table in TABLES}
+
+
 def test_every_query_is_used_and_parses() -> None:
-    code = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "app").rglob("*.py"))
-    used = set(re.findall(r'query\("([a-z0-9_]+)"\)', code)) | set(
-        re.findall(r'_arrow\(\s*"([a-z0-9_]+)"', code)
+    storage = ROOT / "app" / "storage"
+    duck_code = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in (ROOT / "app").rglob("*.py")
+        if not p.name.startswith("clickhouse_") or p.parent != storage
     )
-    # Per-table backup queries are named from the table list.
-    used |= {
-        f"{prefix}{table}"
-        for prefix in re.findall(r'query\(f"([a-z_]+)\{table\}"\)', code)
-        for table in TABLES
-    }
-    names = set(query_names())
+    used = _queries_named_in(duck_code, "duckdb")
+    names = set(query_names("duckdb"))
     assert names - used == set(), "SQL files nothing runs"
     assert used - names == set(), "queries named in code with no file"
     conn = duckdb.connect()
@@ -177,14 +202,29 @@ def test_every_query_is_used_and_parses() -> None:
         assert len(conn.extract_statements(query(name))) == 1, f"{name}.sql must hold one statement"
 
 
-def test_schema_files_are_numbered_single_statements() -> None:
-    conn = duckdb.connect()
-    names = [name for name, _ in schema_statements()]
-    assert names == sorted(names)
-    for name, text in schema_statements():
-        # create, or (for a database made by an earlier version) alter ... if not exists
+def test_every_clickhouse_query_is_used_parses_and_matches_its_duckdb_namesake() -> None:
+    """sql/clickhouse/ is hand-written ClickHouse SQL; SQLGlot parses each file as ClickHouse's
+    dialect (one statement), and a file with a DuckDB namesake takes the same parameters."""
+    import sqlglot
+
+    modules = (ROOT / "app" / "storage").glob("clickhouse_*.py")
+    code = "\n".join(p.read_text(encoding="utf-8") for p in modules)
+    used = _queries_named_in(code, "clickhouse")
+    names = set(query_names("clickhouse"))
+    assert names - used == set(), "ClickHouse SQL files nothing runs"
+    assert used - names == set(), "ClickHouse queries named in code with no file"
+    duckdb_names = set(query_names("duckdb"))
+    for name in sorted(names):
+        text = query(name, "clickhouse")
+        assert len(sqlglot.parse(text, read="clickhouse")) == 1, f"{name}.sql must hold one statement"
+        if name in duckdb_names and not name.startswith(("export_", "restore_")):
+            clickhouse_params = set(re.findall(r"\{([a-z_0-9]+):", text))
+            duckdb_text = "\n".join(line.split("--")[0] for line in query(name).splitlines())
+            duckdb_params = set(re.findall(r"\$([a-z_0-9]+)", duckdb_text))
+            assert clickhouse_params == duckdb_params, f"{name}: parameters differ between engines"
+    for name, text in schema_statements("clickhouse"):
         assert re.match(r"^\d{3}_(create|alter)_[a-z_]+$", name)
-        assert len(conn.extract_statements(text)) == 1
+        assert len(sqlglot.parse(text, read="clickhouse")) == 1, f"schema {name} must hold one statement"
         assert "if not exists" in text, f"{name}: schema files must be idempotent"
 
 
@@ -214,3 +254,18 @@ def test_project_reads_nothing_outside_itself() -> None:
             continue
         assert "../" + "shared" not in path.read_text(encoding="utf-8"), path
     assert SQL_DIR == ROOT / "sql"
+    assert {p.name for p in SQL_DIR.iterdir()} == {"duckdb", "clickhouse"}
+
+
+def test_the_demo_installs_only_what_running_landed_needs() -> None:
+    """`make demo` installs the project without its extras: no test tools, no chDB engine."""
+    import subprocess
+
+    planned = subprocess.run(
+        ["make", "-n", "-B", "demo"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    installs = [
+        line for line in planned.splitlines() if "pip install" in line and "--upgrade pip" not in line
+    ]
+    assert installs, planned
+    assert all(line.rstrip().endswith("-e .") for line in installs), installs

@@ -8,14 +8,14 @@ nothing is fetched at test time. A static server on its own port of 127.0.0.1 (s
 than Landed's) serves the test pages and the SDK bundles from tests/browser_sdks/node_modules;
 Landed runs under uvicorn (`live_server`) with a browser write key limited to that origin.
 
-Each test opens a page whose URL carries utm_* parameters, drives the SDK as a web app would,
-leaves the page, and reads DuckDB: every event the SDK emitted is stored exactly once under its
-own id (analytics-next's messageId, posthog-js's uuid) with its type, name, properties, identity
-and campaign. For the page's whole life nothing is logged as a console error, no script throws,
-no request fails or is answered with 400 or more (CORS preflights and analytics-next's /v1/m
-metrics included), and no request goes to any host but the page's and Landed's. What an SDK
-sends as the page unloads (posthog-js's $pageleave) escapes the browser's reporting; storage
-shows it arrived.
+Each test, on both storage backends, opens a page whose URL carries utm_* parameters, drives
+the SDK as a web app would, leaves the page, and reads the database: every event the SDK emitted
+is stored exactly once under its own id (analytics-next's messageId, posthog-js's uuid) with its
+type, name, properties, identity and campaign. For the page's whole life nothing is logged as a
+console error, no script throws, no request fails or is answered with 400 or more (CORS
+preflights and analytics-next's /v1/m metrics included), and no request goes to any host but
+the page's and Landed's. What an SDK sends as the page unloads (posthog-js's $pageleave) escapes
+the browser's reporting; storage shows it arrived.
 
 Without node_modules or chromium these tests skip on a workstation and fail under CI.
 """
@@ -40,11 +40,12 @@ from starlette.staticfiles import StaticFiles
 
 from app.local_server import serving
 from tests.helpers.live import LiveServer
+from tests.helpers.stored import stored_event_dicts, stored_links
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response
 
-pytestmark = [pytest.mark.browser, pytest.mark.sdk]
+pytestmark = [pytest.mark.browser, pytest.mark.sdk, pytest.mark.backends]
 
 SDK_DIR = Path(__file__).resolve().parent / "browser_sdks"
 PAGE_TITLE = "Smart export is here"
@@ -247,14 +248,8 @@ def open_page(browser: Browser, live_server: LiveServer, site: str) -> Iterator[
 
 
 def _rows(server: LiveServer) -> list[Row]:
-    cursor = server.storage.cursor()
-    cursor.execute("select * from events order by occurred_at, message_id")
-    names = [column[0] for column in cursor.description or ()]
-    rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
-    for row in rows:
-        for column in ("properties", "traits", "context"):
-            row[column] = None if row[column] is None else json.loads(row[column])
-    return rows
+    rows = stored_event_dicts(server.storage)
+    return sorted(rows, key=lambda row: (row["occurred_at"], row["message_id"]))
 
 
 def _stored_once(server: LiveServer, ids: Callable[[], list[str]], watched: Watched) -> dict[str, Row]:
@@ -275,8 +270,7 @@ def _stored_once(server: LiveServer, ids: Callable[[], list[str]], watched: Watc
     rows = _rows(server)
     assert len(expected) == len(set(expected)), f"the SDK emitted an id twice: {expected}"
     assert sorted(row["message_id"] for row in rows) == sorted(expected), "stored rows differ from sent"
-    rejected = server.storage.cursor().execute("select reason, payload from rejected_events").fetchall()
-    assert rejected == []
+    assert server.storage.rows("select reason, payload from rejected_events") == []
     return {row["message_id"]: row for row in rows}
 
 
@@ -288,8 +282,7 @@ def _assert_time(row: Row, sent: datetime) -> None:
 
 
 def _links(server: LiveServer) -> dict[str, str]:
-    rows = server.storage.cursor().execute("select anonymous_id, user_id from identity_links").fetchall()
-    return {anonymous: user for anonymous, user in rows}
+    return {anonymous: user for anonymous, user, _ in stored_links(server.storage)}
 
 
 # -- Segment analytics-next -----------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app import launches
@@ -21,6 +22,8 @@ from app.storage import Storage
 from pipelines.launch import LaunchSpec
 from tests.helpers.builders import launch_spec, track
 from tests.helpers.live import Keys
+
+pytestmark = pytest.mark.backends
 
 CLOSED = "old-export"  # launched 40 days ago: its 28-day window closed
 OPEN = "smart-export"  # launched 10 days ago

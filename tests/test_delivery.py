@@ -36,6 +36,8 @@ from pipelines.launch import LaunchSpec
 from tests.helpers.builders import launch_spec
 from tests.helpers.live import LIVE, Keys, seed_launches
 
+pytestmark = pytest.mark.backends
+
 LAUNCHED = datetime(2026, 11, 2, 9, tzinfo=UTC)  # live through 2026-W45 to W49
 
 
@@ -119,9 +121,12 @@ def webhook() -> Iterator[Webhook]:
     receiver.stop()
 
 
-def delivery_settings(tmp_path: Path, smtp_port: int, webhook_url: str | None, **extra: Any) -> Settings:
+def delivery_settings(base: Settings, smtp_port: int, webhook_url: str | None, **extra: Any) -> Settings:
+    """The test's storage settings (either backend) with mail and webhook delivery."""
     return Settings(
-        db_path=str(tmp_path / "landed.duckdb"),
+        db_path=base.db_path,
+        storage=base.storage,
+        clickhouse_url=base.clickhouse_url,
         smtp_url=f"smtp://127.0.0.1:{smtp_port}",
         mail_from="landed@example.com",
         review_to="po@example.com, team@example.com",
@@ -154,10 +159,10 @@ def parts(message: EmailMessage) -> dict[str, Any]:
 
 
 def test_the_review_arrives_by_mail_and_webhook_once_per_week(
-    tmp_path: Path, storage: Storage, keys: Keys, smtp: SmtpServer, webhook: Webhook
+    settings: Settings, storage: Storage, keys: Keys, smtp: SmtpServer, webhook: Webhook
 ) -> None:
     seed_launches(storage)
-    settings = delivery_settings(tmp_path, smtp.port, webhook.url, public_url="https://landed.example.com")
+    settings = delivery_settings(settings, smtp.port, webhook.url, public_url="https://landed.example.com")
     with TestClient(create_app(settings, storage)) as client:
         auth = {"Authorization": f"Bearer {keys.admin}"}
         sent = client.post("/api/review/send", headers=auth)
@@ -205,10 +210,10 @@ def test_the_review_arrives_by_mail_and_webhook_once_per_week(
 
 
 def test_a_restart_and_a_second_service_on_the_same_database_do_not_send_again(
-    tmp_path: Path, storage: Storage, smtp: SmtpServer, webhook: Webhook
+    settings: Settings, storage: Storage, smtp: SmtpServer, webhook: Webhook
 ) -> None:
     put_launch(storage)
-    settings = delivery_settings(tmp_path, smtp.port, webhook.url)
+    settings = delivery_settings(settings, smtp.port, webhook.url)
     monday_10 = datetime(2026, 11, 16, 10)  # past Monday 09:00 UTC of 2026-W47
     first = Delivery(storage, ReportService(storage), settings, clock=Clock(monday_10))
     assert [(o.channel, o.status) for o in first.scheduled()] == [("email", "sent"), ("webhook", "sent")]
@@ -243,10 +248,10 @@ def test_a_restart_and_a_second_service_on_the_same_database_do_not_send_again(
 
 
 def test_the_schedule_comes_once_a_week_in_its_time_zone(
-    tmp_path: Path, storage: Storage, smtp: SmtpServer
+    settings: Settings, storage: Storage, smtp: SmtpServer
 ) -> None:
     put_launch(storage)
-    settings = delivery_settings(tmp_path, smtp.port, None, review_timezone="Pacific/Auckland")
+    settings = delivery_settings(settings, smtp.port, None, review_timezone="Pacific/Auckland")
     clock = Clock(datetime(2026, 11, 15, 19, 59))  # Monday 08:59 in Auckland (UTC+13), 2026-W47 there
     delivery = Delivery(storage, ReportService(storage), settings, clock=clock)
     assert delivery.local_week() == "2026-W47"
@@ -265,13 +270,13 @@ def test_the_schedule_comes_once_a_week_in_its_time_zone(
 
 
 def test_a_refused_connection_is_retried_with_backoff_and_shown_until_sent(
-    tmp_path: Path, storage: Storage, keys: Keys
+    settings: Settings, storage: Storage, keys: Keys
 ) -> None:
     put_launch(storage)
     port = free_port()  # nothing listens there yet
-    settings = delivery_settings(tmp_path, port, None, delivery_retry_seconds=60)
+    delivering = delivery_settings(settings, port, None, delivery_retry_seconds=60)
     clock = Clock(datetime(2026, 11, 16, 9, 0))
-    delivery = Delivery(storage, ReportService(storage), settings, clock=clock)
+    delivery = Delivery(storage, ReportService(storage), delivering, clock=clock)
 
     (failed,) = delivery.send_review("2026-W47")
     assert (failed.status, failed.attempts) == ("failed", 1)
@@ -280,7 +285,7 @@ def test_a_refused_connection_is_retried_with_backoff_and_shown_until_sent(
     assert backoff(2, 60) == timedelta(seconds=120) and backoff(30, 60) == timedelta(hours=6)
 
     # Never lost silently: the portfolio shows it with its error and the next attempt.
-    with TestClient(create_app(Settings(db_path=settings.db_path), storage)) as client:
+    with TestClient(create_app(settings, storage)) as client:
         page = client.get("/", headers={"Authorization": f"Bearer {keys.read}"}).text
     assert 'data-subject="review:2026-W47" data-channel="email"' in page
     assert "Not delivered" in page and "Next attempt 2026-11-16 09:01" in page
@@ -309,9 +314,9 @@ def test_a_refused_connection_is_retried_with_backoff_and_shown_until_sent(
     assert (row.status, row.attempts, row.last_error, row.next_attempt_at) == ("sent", 3, None, None)
 
 
-def test_a_send_gives_up_after_the_last_attempt_and_says_so(tmp_path: Path, storage: Storage) -> None:
+def test_a_send_gives_up_after_the_last_attempt_and_says_so(settings: Settings, storage: Storage) -> None:
     put_launch(storage)
-    settings = delivery_settings(tmp_path, free_port(), None, delivery_max_attempts=1)
+    settings = delivery_settings(settings, free_port(), None, delivery_max_attempts=1)
     delivery = Delivery(storage, ReportService(storage), settings, clock=Clock(datetime(2026, 11, 16, 9)))
     (failed,) = delivery.send_review("2026-W47")
     assert (failed.status, failed.next_attempt_at) == ("failed", None)
@@ -322,7 +327,7 @@ def test_a_send_gives_up_after_the_last_attempt_and_says_so(tmp_path: Path, stor
 
 
 def test_landed_review_send_goes_through_the_running_service(
-    tmp_path: Path,
+    settings: Settings,
     storage: Storage,
     keys: Keys,
     smtp: SmtpServer,
@@ -330,7 +335,7 @@ def test_landed_review_send_goes_through_the_running_service(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     put_launch(storage)
-    settings = delivery_settings(tmp_path, smtp.port, webhook.url)
+    settings = delivery_settings(settings, smtp.port, webhook.url)
     with serving(create_app(settings, storage)) as url:
         argv = ["review", "--send", "--week", "2026-W47", "--url", url, "--key", keys.admin]
         assert main(argv) == 0

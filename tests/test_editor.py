@@ -24,9 +24,11 @@ from app.settings import Settings
 from app.storage import Storage
 from dashboards.editor import EditorForm, FieldError, form_from_spec, metric_choices, spec_from_form
 from pipelines.launch import LaunchSpec
-from tests.helpers.cli import run
+from tests.helpers.cli import commands_on, load, run
 from tests.helpers.http import bearer
 from tests.helpers.live import Keys, LiveServer
+
+pytestmark = pytest.mark.backends
 
 Capsys = pytest.CaptureFixture[str]
 AHEAD = (datetime.now(UTC) + timedelta(days=30)).replace(hour=9, minute=0, second=0, microsecond=0)
@@ -463,17 +465,15 @@ def test_spec_files_that_change_nothing_still_mark_the_launch(
     )
 
 
-def test_landed_launch_apply_marks_the_launch_as_managed_from_git(tmp_path: Path, capsys: Capsys) -> None:
-    db = str(tmp_path / "cli.duckdb")
+def test_landed_launch_apply_marks_the_launch_as_managed_from_git(
+    settings: Settings, tmp_path: Path, capsys: Capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = tmp_path / "smart-export.yaml"
     spec.write_text(spec_yaml())
-    code, out, err = run(capsys, "launch", "apply", "--db", db, str(spec))
-    assert code == 0, out + err
-    storage = Storage(db)
-    try:
-        assert launches.load_launch(storage, "smart-export").managed_from_git
-    finally:
-        storage.close()
+    with commands_on(settings, monkeypatch) as db:
+        code, out, err = run(capsys, "launch", "apply", "--db", db, str(spec))
+        assert code == 0, out + err
+        assert load(db, "smart-export").managed_from_git
 
 
 @pytest.mark.parametrize("live", [False, True], ids=["before-launch", "amended-after-launch"])
@@ -597,6 +597,7 @@ def test_the_check_counts_each_matcher_and_judges_each_kpi(client: TestClient, k
 # ----------------------------------------------------------------------------- the schema upgrade
 
 
+@pytest.mark.duckdb_only  # DuckDB's schema upgrade; ClickHouse's tables were made with the column
 def test_a_database_from_before_the_source_column_is_upgraded(tmp_path: Path) -> None:
     settings = Settings(db_path=str(tmp_path / "old.duckdb"))
     with Storage.open(settings) as storage:

@@ -1,7 +1,8 @@
 """`landed import` and `landed keys` through `app.cli.main`, as an operator would run them.
 
-Each test works on its own database file, runs the command in-process, checks what it printed
-and then opens the file with `Storage` to check what it stored. Imports go through the same
+Each test works on its own database (a DuckDB file, or a chDB database the environment names),
+runs the command in-process, checks what it printed and then opens the database with `Storage`
+to check what it stored. Imports go through the same
 validation and dedupe as the HTTP API, so a second import of a file must insert nothing, and a
 line that is not JSON must be counted and kept as a rejection rather than stop the import.
 """
@@ -9,7 +10,6 @@ line that is not JSON must be counted and kept as a rejection rather than stop t
 from __future__ import annotations
 
 import gzip
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,6 +26,9 @@ from app.cli import main
 from app.main import create_app
 from app.settings import Settings
 from app.storage import Storage
+from tests.helpers.stored import drop_clickhouse_database, stored_event_dicts, stored_links
+
+pytestmark = pytest.mark.backends
 
 Event = dict[str, Any]
 
@@ -39,8 +42,16 @@ SUMMARY = re.compile(
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    return str(tmp_path / "import.duckdb")
+def db(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """What the commands get as --db: the DuckDB file. On ClickHouse the environment names the
+    database instead (LANDED_STORAGE, LANDED_CLICKHOUSE_URL), as an operator configures it."""
+    url = settings.clickhouse_url.get_secret_value() if settings.clickhouse_url else None
+    if settings.storage == "clickhouse" and url is not None:
+        monkeypatch.setenv("LANDED_STORAGE", "clickhouse")
+        monkeypatch.setenv("LANDED_CLICKHOUSE_URL", url)
+    yield settings.db_path
+    if settings.storage == "clickhouse" and url is not None:
+        drop_clickhouse_database(url)
 
 
 @pytest.fixture
@@ -53,7 +64,7 @@ def opened(db: str) -> Iterator[list[Storage]]:
 
 
 def _open(db: str, opened: list[Storage]) -> Storage:
-    storage = Storage(db)
+    storage = Storage.open(Settings(db_path=db))  # the backend the environment names
     opened.append(storage)
     return storage
 
@@ -79,22 +90,31 @@ def _import(capsys: pytest.CaptureFixture[str], db: str, *files: Path) -> dict[s
     return {name: int(value) for name, value in match.groupdict().items()}
 
 
-def _rows(db: str, opened: list[Storage], sql: str) -> list[dict[str, Any]]:
+def _rows(db: str, opened: list[Storage], columns: str, rest: str) -> list[dict[str, Any]]:
+    """`select {columns} {rest}` as dicts by column name."""
     storage = _open(db, opened)
     try:
-        cursor = storage.cursor()
-        cursor.execute(sql)
-        names = [column[0] for column in cursor.description or ()]
-        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        names = [name.strip().split()[-1] for name in columns.split(",")]
+        return [dict(zip(names, values, strict=True)) for values in storage.rows(f"select {columns} {rest}")]
+    finally:
+        _close(storage, opened)
+
+
+def _links(db: str, opened: list[Storage]) -> list[dict[str, Any]]:
+    """The link in force per anonymous id, by anonymous id."""
+    storage = _open(db, opened)
+    try:
+        return [{"anonymous_id": a, "user_id": u} for a, u, _ in stored_links(storage)]
     finally:
         _close(storage, opened)
 
 
 def _events(db: str, opened: list[Storage]) -> dict[str, dict[str, Any]]:
-    rows = _rows(db, opened, "select * from events")
-    for row in rows:
-        for column in ("properties", "traits", "context"):
-            row[column] = None if row[column] is None else json.loads(row[column])
+    storage = _open(db, opened)
+    try:
+        rows = stored_event_dicts(storage)
+    finally:
+        _close(storage, opened)
     by_id = {row["message_id"]: row for row in rows}
     assert len(by_id) == len(rows)
     return by_id
@@ -177,15 +197,15 @@ def test_import_ndjson_then_again_inserts_nothing(
     assert set(events) == {"s1", "s2", "s3"}
     assert {row["source"] for row in events.values()} == {"import"}
     _check_segment_rows(events)
-    links = _rows(db, opened, "select anonymous_id, user_id from identity_links")
+    links = _links(db, opened)
     assert links == [{"anonymous_id": "a1", "user_id": "u1"}]
-    rejected = _rows(db, opened, "select reason, payload from rejected_events")
+    rejected = _rows(db, opened, "reason, payload", "from rejected_events")
     assert rejected == [{"reason": "malformed_json", "payload": "{this is not json\n"}]
 
     again = _import(capsys, db, path)
     assert again == {"files": 1, "events": 4, "inserted": 0, "duplicates": 3, "rejected": 1}
     assert len(_events(db, opened)) == 3
-    assert len(_rows(db, opened, "select * from rejected_events")) == 1
+    assert len(_rows(db, opened, "rejected_id", "from rejected_events")) == 1
 
 
 def test_import_reports_rejection_reasons(
@@ -263,7 +283,7 @@ def test_import_posthog_export(
     assert (events["p2"]["type"], events["p2"]["anonymous_id"]) == ("identify", "ph-anon")
     assert (events["p3"]["type"], events["p3"]["event"]) == ("page", "Home")
     assert events["p3"]["properties"]["path"] == "/"
-    links = _rows(db, opened, "select anonymous_id, user_id from identity_links")
+    links = _links(db, opened)
     assert links == [{"anonymous_id": "ph-anon", "user_id": "ph-1"}]
     assert _import(capsys, db, path)["inserted"] == 0
 
@@ -322,7 +342,7 @@ def test_import_parquet(
     no_time = events["q4"]
     assert no_time["original_timestamp"] is None
     assert no_time["occurred_at"] == no_time["received_at"] == datetime(2026, 3, 1, 12, 0, 3)
-    links = _rows(db, opened, "select anonymous_id, user_id from identity_links order by 1")
+    links = _links(db, opened)
     assert links == [
         {"anonymous_id": "a1", "user_id": "u1"},
         {"anonymous_id": "a2", "user_id": "u2"},
@@ -349,7 +369,7 @@ def test_import_under_a_named_write_key_dedupes_per_source(
     assert "3 inserted" in out
     # The same messageIds under the default source are other events.
     assert _import(capsys, db, path)["inserted"] == 3
-    sources = _rows(db, opened, "select source, count(*) as n from events group by 1 order by 2")
+    sources = _rows(db, opened, "source, count(*) as n", "from events group by 1 order by 2")
     assert [row["n"] for row in sources] == [3, 3]
     code, _, err = _run(capsys, "import", "--db", db, "--quiet", "--source", "nope", str(path))
     assert code == 1

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.storage import Storage
 from tests.helpers.live import Keys
+
+pytestmark = pytest.mark.backends
 
 
 def _track(message_id: str, **extra: object) -> dict[str, object]:
@@ -33,6 +36,6 @@ def test_skew_is_corrected_from_sent_at(client: TestClient, keys: Keys, storage:
         "/v1/batch", json={"batch": [event]}, headers={"Authorization": f"Bearer {keys.write}"}
     )
     assert response.status_code == 200
-    occurred, received = storage.cursor().execute("select occurred_at, received_at from events").fetchone()  # type: ignore[misc]
+    [(occurred, received)] = storage.rows("select occurred_at, received_at from events")
     assert (received - occurred).total_seconds() == 3 * 3600
     assert before is not None

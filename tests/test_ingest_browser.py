@@ -12,33 +12,37 @@ from __future__ import annotations
 import base64
 import gzip
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import duckdb
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
+from app.ingest import EVENT_COLUMNS
 from app.main import create_app
 from app.settings import Settings
 from app.storage import Storage
 from tests.helpers.live import Keys
+from tests.helpers.stored import count_rows, stored_links, write_fault
+
+pytestmark = pytest.mark.backends
 
 PAGE = "https://app.example.com"
 
 
 def _count(storage: Storage) -> int:
-    row = storage.cursor().execute("select count(*) from events").fetchone()
-    assert row is not None
-    return int(row[0])
+    return count_rows(storage, "events")
 
 
 def _row(storage: Storage, message_id: str) -> dict[str, Any]:
-    cursor = storage.cursor().execute("select * from events where message_id = ?", [message_id])
-    names = [column[0] for column in cursor.description or ()]
-    rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    names = list(EVENT_COLUMNS)
+    rows = [
+        dict(zip(names, values, strict=True))
+        for values in storage.rows(
+            f"select {', '.join(names)} from events where message_id = ?", [message_id]
+        )
+    ]
     assert len(rows) == 1, rows
     return rows[0]
 
@@ -119,7 +123,7 @@ def test_read_and_admin_routes_stay_same_origin(client: TestClient, keys: Keys) 
 
 
 def test_every_ingestion_reply_carries_cors_errors_included(
-    client: TestClient, keys: Keys, storage: Storage
+    client: TestClient, keys: Keys, storage: Storage, backend: str
 ) -> None:
     headers = {"Origin": PAGE, "Content-Type": "text/plain"}
     event = {"type": "track", "event": "E", "userId": "u1", "messageId": "m1"}
@@ -136,7 +140,7 @@ def test_every_ingestion_reply_carries_cors_errors_included(
         ),
         404: client.post("/v1/nothing", content=b"{}", headers=headers),
     }
-    storage.inject_write_fault(duckdb.IOException("disk full"))
+    storage.inject_write_fault(write_fault(backend, "disk full"))
     replies[503] = client.post(
         "/v1/t",
         content=orjson.dumps({**event, "messageId": "m2"}),
@@ -152,14 +156,12 @@ def test_every_ingestion_reply_carries_cors_errors_included(
 
 
 @pytest.fixture
-def tight_client(tmp_path: Path, storage: Storage) -> Iterator[TestClient]:
+def tight_client(settings: Settings, storage: Storage) -> Iterator[TestClient]:
     """A service whose per-address browser limit is 10 events with no refill to speak of."""
-    settings = Settings(
-        db_path=str(tmp_path / "tight.duckdb"),
-        rate_limit_ip_events_per_second=0.01,
-        rate_limit_ip_burst_events=10,
+    tight = settings.model_copy(
+        update={"rate_limit_ip_events_per_second": 0.01, "rate_limit_ip_burst_events": 10}
     )
-    with TestClient(create_app(settings, storage)) as test_client:
+    with TestClient(create_app(tight, storage)) as test_client:
         yield test_client
 
 
@@ -474,5 +476,5 @@ def test_posthog_js_events_before_identify_are_anonymous(
         for m in ("before", "identify", "after")
     }
     assert ids == {"before": (None, "anon-7"), "identify": ("user-7", "anon-7"), "after": ("user-7", None)}
-    links = storage.cursor().execute("select anonymous_id, user_id from identity_links").fetchall()
+    links = [(anonymous, user) for anonymous, user, _ in stored_links(storage)]
     assert links == [("anon-7", "user-7")]

@@ -3,7 +3,8 @@ paths, where the key may sit, event-time correction, identity links and the Post
 
 Every refusal must leave as exactly `{"code", "message", "detail"}` (SDKs parse that shape), and
 every success must be exactly 200 (SDKs retry other 2xx and do not all follow redirects). Each
-test reads DuckDB afterwards, since a right status with wrong rows is still a failure.
+test reads the database afterwards, since a right status with wrong rows is still a failure;
+every test runs on both backends.
 """
 
 from __future__ import annotations
@@ -16,21 +17,25 @@ import tracemalloc
 import zlib
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import orjson
 import pytest
+from clickhouse_connect.driver.exceptions import OperationalError
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
 import app.storage.duckdb_events
+from app.ingest import EVENT_COLUMNS
 from app.main import create_app
 from app.queries import query
 from app.settings import MiB, Settings
 from app.storage import IngestRequest, Storage, WriteResult
 from tests.helpers.live import Keys
+from tests.helpers.stored import count_rows, stored_links
+
+pytestmark = pytest.mark.backends
 
 Event = dict[str, Any]
 
@@ -67,15 +72,15 @@ def _assert_ok(response: Response, **counts: int) -> None:
         assert body[name] == value, (name, body)
 
 
-def _rows(storage: Storage, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    cursor = storage.cursor()
-    cursor.execute(sql, list(params))
-    names = [column[0] for column in cursor.description or ()]
-    return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+def _rows(storage: Storage, columns: str, rest: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """`select {columns} {rest}` as dicts by column name (on either backend)."""
+    names = [name.strip() for name in columns.split(",")]
+    rows = storage.rows(f"select {columns} {rest}", params)
+    return [dict(zip(names, values, strict=True)) for values in rows]
 
 
 def _event(storage: Storage, message_id: str) -> dict[str, Any]:
-    rows = _rows(storage, "select * from events where message_id = ?", [message_id])
+    rows = _rows(storage, ", ".join(EVENT_COLUMNS), "from events where message_id = ?", [message_id])
     assert len(rows) == 1, rows
     row = rows[0]
     for column in ("properties", "traits", "context"):
@@ -84,14 +89,11 @@ def _event(storage: Storage, message_id: str) -> dict[str, Any]:
 
 
 def _count(storage: Storage, table: str) -> int:
-    row = storage.cursor().execute(f"select count(*) from {table}").fetchone()
-    assert row is not None
-    return int(row[0])
+    return count_rows(storage, table)
 
 
 def _links(storage: Storage) -> dict[str, tuple[str, datetime]]:
-    rows = storage.cursor().execute("select anonymous_id, user_id, linked_at from identity_links").fetchall()
-    return {anonymous: (user, linked_at) for anonymous, user, linked_at in rows}
+    return {anonymous: (user, linked_at) for anonymous, user, linked_at in stored_links(storage)}
 
 
 def _iso(moment: datetime) -> str:
@@ -113,12 +115,10 @@ def _post(client: TestClient, path: str, body: Any, key: str | None, **kwargs: A
 
 
 @pytest.fixture
-def small_client(tmp_path: Path, storage: Storage) -> Iterator[TestClient]:
+def small_client(settings: Settings, storage: Storage) -> Iterator[TestClient]:
     """A service with tiny size caps, sharing the test's storage."""
-    settings = Settings(
-        db_path=str(tmp_path / "landed.duckdb"), max_body_bytes=2048, max_decompressed_bytes=4096
-    )
-    with TestClient(create_app(settings, storage)) as test_client:
+    small = settings.model_copy(update={"max_body_bytes": 2048, "max_decompressed_bytes": 4096})
+    with TestClient(create_app(small, storage)) as test_client:
         yield test_client
 
 
@@ -382,17 +382,66 @@ def test_compressed_bodies_are_accepted(
 # -- storage unavailable --------------------------------------------------------------------
 
 
+def _break_writes(
+    storage: Storage, backend: str, monkeypatch: pytest.MonkeyPatch, *, table: str = "events"
+) -> None:
+    """Makes storing into `table` fail as a full disk would, until monkeypatch.undo(): on
+    DuckDB inside the group's transaction, on ClickHouse at that table's insert."""
+    if backend == "clickhouse":
+        database = storage.database
+        real = database.insert_arrow
+
+        def insert(name: str, rows: Any, *, token: str | None = None) -> None:
+            if name == table:
+                raise OperationalError("could not write: disk full")
+            real(name, rows, token=token)
+
+        monkeypatch.setattr(database, "insert_arrow", insert)
+        return
+    if table == "events":
+
+        def broken(conn: duckdb.DuckDBPyConnection, group: Any, *known: Any) -> list[WriteResult]:
+            raise duckdb.IOException("could not write: disk full")
+
+        monkeypatch.setattr(app.storage.duckdb_events, "write_ingest_group", broken)
+        return
+    real_group = app.storage.duckdb_events.write_ingest_group
+
+    def half_broken(
+        conn: duckdb.DuckDBPyConnection,
+        group: Sequence[IngestRequest],
+        known_links: dict[str, datetime] | None = None,
+    ) -> list[WriteResult]:
+        return real_group(_FailsOnInsert(conn, f"insert_{table}"), group, known_links)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app.storage.duckdb_events, "write_ingest_group", half_broken)
+
+
+class _FailsOnInsert:
+    """A DuckDB connection that breaks on one statement, inside the group's transaction."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, statement: str) -> None:
+        self._conn = conn
+        self._statement = statement
+
+    def execute(self, sql: str, *args: Any) -> duckdb.DuckDBPyConnection:
+        if sql == query(self._statement):
+            raise duckdb.IOException("could not write: disk full")
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
 def test_storage_failure_is_503_with_retry_after(
     client: TestClient,
     keys: Keys,
     storage: Storage,
     settings: Settings,
+    backend: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def broken(conn: duckdb.DuckDBPyConnection, group: Any, *known: Any) -> list[WriteResult]:
-        raise duckdb.IOException("could not write: disk full")
-
-    monkeypatch.setattr(app.storage.duckdb_events, "write_ingest_group", broken)
+    _break_writes(storage, backend, monkeypatch)
     batch = {"batch": [_track("m1"), _track("m2")]}
     response = _post(client, "/v1/batch", batch, keys.write)
     error = _assert_error(response, 503, "storage_unavailable")
@@ -404,34 +453,12 @@ def test_storage_failure_is_503_with_retry_after(
     assert _count(storage, "events") == 2
 
 
-class _FailsOnRejectedInsert:
-    """A connection that breaks after the events were inserted, inside the same transaction."""
-
-    def __init__(self, conn: duckdb.DuckDBPyConnection) -> None:
-        self._conn = conn
-
-    def execute(self, sql: str, *args: Any) -> duckdb.DuckDBPyConnection:
-        if sql == query("insert_rejected_events"):
-            raise duckdb.IOException("could not write: disk full")
-        return self._conn.execute(sql, *args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
-
-
 def test_storage_failure_mid_write_stores_nothing_and_a_retry_stores_all(
-    client: TestClient, keys: Keys, storage: Storage, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, keys: Keys, storage: Storage, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = app.storage.duckdb_events.write_ingest_group
-
-    def half_broken(
-        conn: duckdb.DuckDBPyConnection,
-        group: Sequence[IngestRequest],
-        known_links: dict[str, datetime] | None = None,
-    ) -> list[WriteResult]:
-        return real(_FailsOnRejectedInsert(conn), group, known_links)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(app.storage.duckdb_events, "write_ingest_group", half_broken)
+    """DuckDB: the refusals' insert fails inside the transaction. ClickHouse has no transaction:
+    its refusals are inserted first and its events last, so a failure stores no event."""
+    _break_writes(storage, backend, monkeypatch, table="rejected_events")
     batch = {
         "batch": [
             _track("m1"),
@@ -455,6 +482,31 @@ def test_storage_failure_mid_write_stores_nothing_and_a_retry_stores_all(
         _count(storage, "identity_links"),
         _count(storage, "rejected_events"),
     ) == (2, 1, 1)
+
+
+def test_a_failed_event_insert_after_the_links_still_counts_the_retry_as_inserted(
+    client: TestClient, keys: Keys, storage: Storage, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last insert fails (ClickHouse: the events, after refusals and links were stored):
+    the request is a 503, and its retry is counted and stored exactly as on DuckDB."""
+    _break_writes(storage, backend, monkeypatch, table="events")
+    batch = {
+        "batch": [
+            {"type": "identify", "userId": "u1", "anonymousId": "a1", "messageId": "m2"},
+            {"type": "track", "userId": "u1", "messageId": "bad"},
+        ]
+    }
+    _assert_error(_post(client, "/v1/batch", batch, keys.write), 503, "storage_unavailable")
+    assert _count(storage, "events") == 0
+    monkeypatch.undo()
+    _assert_ok(_post(client, "/v1/batch", batch, keys.write), inserted=1, duplicates=0, rejected=1)
+    _assert_ok(_post(client, "/v1/batch", batch, keys.write), inserted=0, duplicates=1, rejected=1)
+    assert (
+        _count(storage, "events"),
+        _count(storage, "identity_links"),
+        _count(storage, "rejected_events"),
+    ) == (1, 1, 1)
+    assert set(_links(storage)) == {"a1"}
 
 
 # -- per-event rejection --------------------------------------------------------------------
@@ -481,16 +533,18 @@ def test_bad_events_are_rejected_one_by_one_and_kept_once(
 
     response = client.post("/v1/batch", content=body, auth=_basic(keys.write))
     _assert_ok(response, accepted=3, inserted=3, duplicates=0, rejected=5)
-    assert {row["message_id"] for row in _rows(storage, "select message_id from events")} == {
+    assert {row["message_id"] for row in _rows(storage, "message_id", "from events")} == {
         "g1",
         "g2",
         "g3",
     }
-    rejected = _rows(storage, "select * from rejected_events")
+    rejected = _rows(
+        storage, "rejected_id, source, received_at, reason, detail, payload", "from rejected_events"
+    )
     by_reason = {row["reason"]: row for row in rejected}
     assert len(rejected) == len(by_reason) == 5
     assert set(by_reason) == set(bad)
-    source = _rows(storage, "select source from events limit 1")[0]["source"]
+    source = _rows(storage, "source", "from events limit 1")[0]["source"]
     for reason, event in bad.items():
         row = by_reason[reason]
         assert json.loads(row["payload"]) == event
@@ -509,7 +563,7 @@ def test_single_event_endpoint_rejects_without_failing_the_request(
     # One bad event on /v1/track is still a 200: the SDK must not retry it forever.
     response = _post(client, "/v1/track", {"userId": "u1", "messageId": "t1"}, keys.write)
     _assert_ok(response, accepted=0, rejected=1)
-    assert _rows(storage, "select reason from rejected_events") == [{"reason": "missing_event"}]
+    assert _rows(storage, "reason", "from rejected_events") == [{"reason": "missing_event"}]
 
 
 # -- dedupe ---------------------------------------------------------------------------------
@@ -542,7 +596,7 @@ def test_same_message_id_from_two_write_keys_is_two_events(
     ios_key, ios_secret = storage.create_key("ios", "write")
     _assert_ok(_post(client, "/v1/batch", {"batch": [_track("shared")]}, keys.write), inserted=1)
     _assert_ok(_post(client, "/v1/batch", {"batch": [_track("shared")]}, ios_secret), inserted=1)
-    rows = _rows(storage, "select source from events where message_id = 'shared'")
+    rows = _rows(storage, "source", "from events where message_id = 'shared'")
     sources = {row["source"] for row in rows}
     assert len(rows) == 2 and len(sources) == 2
     assert ios_key.key_id in sources
@@ -871,4 +925,4 @@ def test_posthog_event_without_name_is_rejected(client: TestClient, keys: Keys, 
         ],
     }
     _assert_ok(client.post("/batch/", json=body), inserted=1, rejected=1)
-    assert _rows(storage, "select reason from rejected_events") == [{"reason": "missing_event"}]
+    assert _rows(storage, "reason", "from rejected_events") == [{"reason": "missing_event"}]

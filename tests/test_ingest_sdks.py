@@ -2,7 +2,8 @@
 
 Each test starts the service under uvicorn on 127.0.0.1 (the `live_server` fixture), points an
 SDK at it with a write key, sends events in the SDK's synchronous mode (or its background mode
-followed by `flush()` and `shutdown()`), and then reads the rows straight from DuckDB. Retries
+followed by `flush()` and `shutdown()`), and then reads the rows straight from the database
+(each test runs on both backends). Retries
 are turned off wherever the SDK allows, and errors are collected rather than logged, so a
 refused request fails the test instead of being retried or swallowed. Time checks compare
 every row with the spec's skew correction, `occurred_at = received_at - (sent_at - timestamp)`,
@@ -25,8 +26,9 @@ from rudderstack.analytics import Client as RudderClient
 from segment.analytics import Client as SegmentClient
 
 from tests.helpers.live import Keys, LiveServer
+from tests.helpers.stored import count_rows, stored_event_dicts, stored_links
 
-pytestmark = pytest.mark.sdk
+pytestmark = [pytest.mark.sdk, pytest.mark.backends]
 
 # The SDK and the server share a clock here, so the corrected time may differ from the
 # timestamp passed only by the request's time in flight; generous for a loaded CI runner.
@@ -37,27 +39,19 @@ Row = dict[str, Any]
 
 def _events(server: LiveServer) -> dict[str, Row]:
     """Every stored event keyed by message_id, failing if any message_id appears twice."""
-    cursor = server.storage.cursor()
-    cursor.execute("select * from events order by message_id")
-    names = [column[0] for column in cursor.description or ()]
-    rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+    rows = stored_event_dicts(server.storage)
     by_id = {row["message_id"]: row for row in rows}
     assert len(by_id) == len(rows), "a message_id was stored more than once"
-    for row in rows:
-        for column in ("properties", "traits", "context"):
-            row[column] = None if row[column] is None else json.loads(row[column])
+    assert server.storage.count_events() == len(rows)
     return by_id
 
 
 def _links(server: LiveServer) -> dict[str, str]:
-    rows = server.storage.cursor().execute("select anonymous_id, user_id from identity_links").fetchall()
-    return {anonymous: user for anonymous, user in rows}
+    return {anonymous: user for anonymous, user, _ in stored_links(server.storage)}
 
 
 def _rejected_count(server: LiveServer) -> int:
-    row = server.storage.cursor().execute("select count(*) from rejected_events").fetchone()
-    assert row is not None
-    return int(row[0])
+    return count_rows(server.storage, "rejected_events")
 
 
 def _naive_utc(moment: datetime) -> datetime:

@@ -4,6 +4,7 @@ folders idempotently, report bad files without stopping, list, show and amend.""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,14 +15,17 @@ from app import launches
 from app.cli import main
 from app.main import create_app
 from app.settings import Settings
-from tests.helpers.cli import SAMPLES, Capsys, load, run
+from tests.helpers.cli import SAMPLES, Capsys, commands_on, load, run
+
+pytestmark = pytest.mark.backends
 
 KEYS = ["ai-summaries", "smart-export", "team-workspaces"]
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    return str(tmp_path / "cli.duckdb")
+def db(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with commands_on(settings, monkeypatch) as path:
+        yield path
 
 
 def test_apply_folder_creates_then_is_unchanged(db: str, capsys: Capsys) -> None:

@@ -18,6 +18,8 @@ from app.storage import Storage
 from pipelines.launch import LaunchSpec
 from tests.helpers.live import Keys
 
+pytestmark = pytest.mark.backends
+
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample" / "launches" / "smart-export.yaml"
 FUTURE = "2099-03-01T09:00:00Z"
 PAST = "2026-01-05T09:00:00Z"

@@ -1,10 +1,10 @@
 """Limits on everything a client controls, each with a clear 4xx or a per-event rejection,
-and per-key rate limits answering 429 with Retry-After."""
+and per-key rate limits answering 429 with Retry-After. What reaches storage is checked on both
+backends."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
@@ -18,11 +18,12 @@ def _track(message_id: str, **extra: object) -> dict[str, object]:
     return {"type": "track", "event": "Used", "userId": "u1", "messageId": message_id, **extra}
 
 
-def test_rate_limit_answers_429_with_retry_after(tmp_path: Path, storage: Storage, keys: Keys) -> None:
-    settings = Settings(
-        db_path=str(tmp_path / "x.duckdb"), rate_limit_events_per_second=10, rate_limit_burst_events=20
+@pytest.mark.backends
+def test_rate_limit_answers_429_with_retry_after(settings: Settings, storage: Storage, keys: Keys) -> None:
+    limited_settings = settings.model_copy(
+        update={"rate_limit_events_per_second": 10, "rate_limit_burst_events": 20}
     )
-    with TestClient(create_app(settings, storage)) as client:
+    with TestClient(create_app(limited_settings, storage)) as client:
         ok = client.post(
             "/v1/batch", json={"batch": [_track(f"a{i}") for i in range(20)]}, auth=(keys.write, "")
         )
@@ -47,9 +48,10 @@ def test_token_bucket_refills_at_the_rate() -> None:
     assert RateLimiter(0, 0).retry_after("k", 10**9) is None  # 0 turns it off
 
 
-def test_too_many_events_in_one_request_is_413(tmp_path: Path, storage: Storage, keys: Keys) -> None:
-    settings = Settings(db_path=str(tmp_path / "x.duckdb"), max_batch_events=5)
-    with TestClient(create_app(settings, storage)) as client:
+@pytest.mark.backends
+def test_too_many_events_in_one_request_is_413(settings: Settings, storage: Storage, keys: Keys) -> None:
+    capped = settings.model_copy(update={"max_batch_events": 5})
+    with TestClient(create_app(capped, storage)) as client:
         response = client.post(
             "/v1/batch", json={"batch": [_track(f"m{i}") for i in range(6)]}, auth=(keys.write, "")
         )
@@ -58,6 +60,7 @@ def test_too_many_events_in_one_request_is_413(tmp_path: Path, storage: Storage,
     assert storage.count_events() == 0
 
 
+@pytest.mark.backends
 def test_oversized_shapes_are_rejected_one_by_one(client: TestClient, keys: Keys, storage: Storage) -> None:
     deep: dict[str, object] = {"leaf": 1}
     for _ in range(20):
@@ -72,5 +75,5 @@ def test_oversized_shapes_are_rejected_one_by_one(client: TestClient, keys: Keys
     ]
     response = client.post("/v1/batch", json={"batch": batch}, auth=(keys.write, ""))
     assert response.json() == {"success": True, "accepted": 1, "inserted": 1, "duplicates": 0, "rejected": 5}
-    reasons = sorted(r[0] for r in storage.cursor().execute("select reason from rejected_events").fetchall())
+    reasons = sorted(r[0] for r in storage.rows("select reason from rejected_events"))
     assert reasons == ["field_too_long", "field_too_long", "field_too_long", "too_deep", "too_many_keys"]

@@ -2,7 +2,7 @@
 while storage cannot write), Prometheus metrics whose event counters equal what was sent (read
 with prometheus_client's own parser, through a real uvicorn), and one access-log line per
 request that carries a request id and the route template but never a key, cookie or body.
-"""
+The tests that touch storage run on both backends."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import duckdb
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -28,6 +27,7 @@ from app.storage import Storage
 from tests.helpers.builders import ndjson, track
 from tests.helpers.http import assert_error, bearer
 from tests.helpers.live import LIVE, Keys, LiveServer, Served, seed_launches
+from tests.helpers.stored import write_fault
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -48,8 +48,9 @@ def value(found: Samples, name: str, **labels: str) -> float:
 # ----------------------------------------------------------------------------- probes
 
 
-def test_healthz_needs_no_key_and_no_storage(client: TestClient, storage: Storage) -> None:
-    storage.inject_write_fault(duckdb.IOException("disk on fire"))
+@pytest.mark.backends
+def test_healthz_needs_no_key_and_no_storage(client: TestClient, storage: Storage, backend: str) -> None:
+    storage.inject_write_fault(write_fault(backend, "disk on fire"))
     try:
         response = client.get("/healthz")
     finally:
@@ -57,9 +58,12 @@ def test_healthz_needs_no_key_and_no_storage(client: TestClient, storage: Storag
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
 
 
-def test_readyz_answers_ok_then_503_while_storage_cannot_write(client: TestClient, storage: Storage) -> None:
+@pytest.mark.backends
+def test_readyz_answers_ok_then_503_while_storage_cannot_write(
+    client: TestClient, storage: Storage, backend: str
+) -> None:
     assert (client.get("/readyz").status_code, client.get("/readyz").json()) == (200, {"status": "ok"})
-    storage.inject_write_fault(duckdb.IOException("No space left on device"))
+    storage.inject_write_fault(write_fault(backend, "No space left on device"))
     try:
         refused = client.get("/readyz")
     finally:
@@ -69,6 +73,7 @@ def test_readyz_answers_ok_then_503_while_storage_cannot_write(client: TestClien
     assert client.get("/readyz").status_code == 200, "ready again once the fault clears"
 
 
+@pytest.mark.backends
 def test_readyz_is_503_while_the_writer_is_stuck(client: TestClient, storage: Storage) -> None:
     """A writer that does not get to the probe's write in time is not ready either."""
     release = threading.Event()
@@ -86,6 +91,7 @@ def test_readyz_is_503_while_the_writer_is_stuck(client: TestClient, storage: St
 # ----------------------------------------------------------------------------- metrics
 
 
+@pytest.mark.backends
 def test_metrics_count_what_was_sent_through_a_live_server(live_server: LiveServer, keys: Keys) -> None:
     with httpx.Client(base_url=live_server.url, timeout=30) as http:
         batch = [track(f"u-{i}", f"m-{i}") for i in range(7)] + [{"type": "track", "userId": "u"}]  # 1 bad
@@ -154,6 +160,7 @@ def test_metrics_never_show_a_secret(client: TestClient, keys: Keys) -> None:
         assert secret not in text
 
 
+@pytest.mark.backends
 def test_report_computations_and_cache_hits_are_counted(
     client: TestClient, storage: Storage, keys: Keys
 ) -> None:
@@ -170,15 +177,15 @@ def test_report_computations_and_cache_hits_are_counted(
     assert value(found, "landed_report_compute_duration_seconds_count", kind="report") == 1
 
 
-def test_metrics_may_require_a_read_key(tmp_path: Path) -> None:
-    settings = Settings(db_path=str(tmp_path / "m.duckdb"), metrics_require_key=True)
-    with Storage.open(settings) as storage:
-        read = storage.create_key("prometheus", "read")[1]
-        write = storage.create_key("web", "write")[1]
-        with TestClient(create_app(settings, storage)) as client:
-            assert_error(client.get("/metrics"), 401)
-            assert_error(client.get("/metrics", headers=bearer(write)), 403)
-            assert client.get("/metrics", headers=bearer(read)).status_code == 200
+@pytest.mark.backends
+def test_metrics_may_require_a_read_key(settings: Settings, storage: Storage) -> None:
+    settings = settings.model_copy(update={"metrics_require_key": True})
+    read = storage.create_key("prometheus", "read")[1]
+    write = storage.create_key("web", "write")[1]
+    with TestClient(create_app(settings, storage)) as client:
+        assert_error(client.get("/metrics"), 401)
+        assert_error(client.get("/metrics", headers=bearer(write)), 403)
+        assert client.get("/metrics", headers=bearer(read)).status_code == 200
 
 
 def test_every_app_has_its_own_registry(settings: Settings, storage: Storage, keys: Keys) -> None:

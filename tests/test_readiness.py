@@ -11,8 +11,11 @@ from app import launches
 from app.cli import main
 from app.ingest import parse_events
 from app.reports import ReportService
+from app.settings import Settings
 from app.storage import Storage
 from pipelines.readiness import resolvable_band
+
+pytestmark = pytest.mark.backends
 
 AS_OF = datetime(2026, 10, 20)
 LAUNCH = datetime(2026, 10, 25, 9)
@@ -149,14 +152,22 @@ def test_resolvable_band_matches_the_issue_example() -> None:
     assert (round(below * 100, 1), round(above * 100, 1)) == (18.5, 21.5)
 
 
-def test_launch_check_prints_the_same(storage: Storage, capsys: pytest.CaptureFixture[str]) -> None:
+def test_launch_check_prints_the_same(
+    storage: Storage, settings: Settings, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     _seed(storage)
-    path = storage.db_path
     storage.close()
+    where = ["--db", settings.db_path]
+    if settings.storage == "clickhouse":
+        assert settings.clickhouse_url is not None
+        monkeypatch.setenv("LANDED_STORAGE", "clickhouse")
+        monkeypatch.setenv("LANDED_CLICKHOUSE_URL", settings.clickhouse_url.get_secret_value())
+        where = []
     # A matcher that never matched and a KPI that cannot be judged fail the check (exit 2).
-    assert main(["launch", "check", "export", "--db", path, "--as-of", AS_OF.isoformat()]) == 2
+    assert main(["launch", "check", "export", *where, "--as-of", AS_OF.isoformat()]) == 2
     out = capsys.readouterr().out
     assert "export: not live yet" in out
     assert "did you mean 'Announcement Viewed'?" in out
     assert "about 40 users" in out
-    Storage.__init__(storage, path)  # reopen so the fixture's close() has something to close
+    reopened = Storage.open(settings)  # so the fixture's close() has something to close
+    storage.__dict__.update(reopened.__dict__)

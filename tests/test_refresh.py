@@ -2,7 +2,7 @@
 at once, the refresher recomputes it when new events have arrived and it is older than the
 freshness bound, a launch change is never served stale, and a refreshed snapshot equals a
 report computed from scratch, whatever order, duplicates and late identity links the events
-arrived with."""
+arrived with. Every test runs on both storage backends."""
 
 from __future__ import annotations
 
@@ -31,10 +31,12 @@ from app.storage import Storage
 from pipelines.launch import LaunchSpec
 from tests.helpers.builders import launch_spec
 from tests.helpers.edge_users import edge_events
-from tests.helpers.reference import reference_metrics, reference_params
+from tests.helpers.reference import reference_connection, reference_metrics, reference_params
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
+
+pytestmark = pytest.mark.backends
 
 LAUNCHED = datetime(2026, 10, 1, 9)
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "sample"
@@ -223,7 +225,11 @@ def test_refreshed_snapshots_equal_reports_from_scratch(storage: Storage, tmp_pa
             assert snapshot.report.model_dump() == scratch.model_dump(), f"part {index}: {state.spec.key}"
     final = snapshots.get(states[0], "plan").report
     params = reference_params(states[0].spec, final.window.as_of, "plan")
-    expected = reference_metrics(storage.cursor(), params)["summary"][0]
+    reference = reference_connection(storage)
+    try:
+        expected = reference_metrics(reference, params)["summary"][0]
+    finally:
+        reference.close()
     names = ("active", "exposed", "adopters", "tried", "repeated", "converted")
     assert {name: getattr(final.counts, name) for name in names} == {name: expected[name] for name in names}
 
@@ -236,10 +242,10 @@ ADOPTION = re.compile(r'data-kpi="adoption".*?<p class="value">([^<]+)</p>', re.
 
 
 @pytest.fixture
-def slow_refresh(tmp_path: Path) -> Settings:
+def slow_refresh(settings: Settings) -> Settings:
     """A freshness bound no test waits for: snapshots change only on a view's first sight of
     a launch, or when a page asks for a refresh."""
-    return Settings(db_path=str(tmp_path / "landed.duckdb"), refresh_seconds=3600)
+    return settings.model_copy(update={"refresh_seconds": 3600})
 
 
 def _live_launch(storage: Storage) -> tuple[str, datetime]:
@@ -332,8 +338,8 @@ def test_the_freshness_line_and_refresh_now_in_a_browser(slow_refresh: Settings,
         storage.close()
 
 
-def test_refreshes_and_snapshot_age_are_in_the_metrics(tmp_path: Path) -> None:
-    settings = Settings(db_path=str(tmp_path / "landed.duckdb"), refresh_seconds=0.2)
+def test_refreshes_and_snapshot_age_are_in_the_metrics(settings: Settings) -> None:
+    settings = settings.model_copy(update={"refresh_seconds": 0.2})
     storage = Storage.open(settings)
     try:
         read, now = _live_launch(storage)

@@ -8,7 +8,8 @@ skew, window and day boundaries, use before exposure, conversion before use), be
 generator alone never has an adopter who was not exposed. Each launch is reported after its
 window (final), at the data's end (provisional), and cut in the middle of a window (a shorter
 window and baseline). Counts must be equal, rates equal to 1e-12, medians to 1e-9, timeline
-rows equal.
+rows equal. The whole module runs once per storage backend; on ClickHouse the reference SQL runs
+on an in-memory DuckDB copy of the ClickHouse tables (tests/helpers/reference.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 import pytest
 import yaml
@@ -30,8 +32,11 @@ from app.importer import import_files
 from app.reports import ReportService
 from app.storage import Storage
 from pipelines.report_models import LaunchReport, Rate
+from tests.helpers.backends import chdb_url
 from tests.helpers.edge_users import edge_events
-from tests.helpers.reference import reference_metrics, reference_params
+from tests.helpers.reference import reference_connection, reference_metrics, reference_params
+
+pytestmark = pytest.mark.backends
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "data" / "sample" / "generate.py"
@@ -62,7 +67,15 @@ CASE_IDS = [f"{key}@{as_of:%m-%dT%H:%M}" for key, as_of in CASES]
 
 
 @pytest.fixture(scope="module")
-def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The module's storage backend (parametrized by tests/conftest.py), one data load each."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="module")
+def storage(
+    tmp_path_factory: pytest.TempPathFactory, backend: str, request: pytest.FixtureRequest
+) -> Iterator[Storage]:
     folder = tmp_path_factory.mktemp("reference")
     data = folder / "data"
     subprocess.run(
@@ -74,7 +87,10 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
     with gzip.open(edges, "wb") as out:
         for event in edge_events():
             out.write(orjson.dumps(event) + b"\n")
-    opened = Storage(str(folder / "landed.duckdb"))
+    if backend == "clickhouse":
+        opened = Storage(clickhouse_url=chdb_url(request.getfixturevalue("chdb_root")))
+    else:
+        opened = Storage(str(folder / "landed.duckdb"))
     summary = import_files(
         opened, [data / "events.ndjson.gz", edges], source="reference", max_event_bytes=1 << 20
     )
@@ -84,6 +100,8 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Storage]:
         launches.put_launch(opened, spec, by="test", now=datetime(2026, 8, 1))
     yield opened
     opened.close()
+    if backend == "clickhouse":
+        opened.database.drop_database()  # type: ignore[union-attr]
 
 
 Computed = tuple[LaunchReport, dict[str, list[dict[str, Any]]]]
@@ -92,8 +110,9 @@ Computed = tuple[LaunchReport, dict[str, list[dict[str, Any]]]]
 class Reports:
     """The pipeline's report and the reference SQL's results, each computed once per module."""
 
-    def __init__(self, storage: Storage) -> None:
+    def __init__(self, storage: Storage, reference: duckdb.DuckDBPyConnection) -> None:
         self.storage = storage
+        self.reference = reference
         self._done: dict[tuple[str, datetime, str], Computed] = {}
 
     def get(self, key: str, as_of: datetime, segment: str = "plan") -> Computed:
@@ -102,14 +121,16 @@ class Reports:
             spec = launches.load_launch(self.storage, key).spec
             params = reference_params(spec, as_of, segment)
             self._done[(key, as_of, segment)] = (
-                report, reference_metrics(self.storage.cursor(), params)
+                report, reference_metrics(self.reference, params)
             )
         return self._done[(key, as_of, segment)]
 
 
 @pytest.fixture(scope="module")
-def reports(storage: Storage) -> Reports:
-    return Reports(storage)
+def reports(storage: Storage) -> Iterator[Reports]:
+    reference = reference_connection(storage)
+    yield Reports(storage, reference)
+    reference.close()
 
 
 @pytest.fixture(params=CASES, ids=CASE_IDS)
@@ -145,10 +166,8 @@ def summary(reference: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_edge_users_are_stored(storage: Storage) -> None:
-    stored = storage.cursor().execute(
-        "select count(*) from events where message_id like 'edge-%'"
-    ).fetchone()
-    assert stored is not None and stored[0] == len(edge_events())
+    [(stored,)] = storage.rows("select count(*) from events where message_id like 'edge-%'")
+    assert stored == len(edge_events())
 
 
 def test_window(case: Computed) -> None:

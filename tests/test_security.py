@@ -29,6 +29,7 @@ from app.sessions import LEGACY_KEY_COOKIE, SESSION_COOKIE, Sessions
 from app.settings import Settings
 from app.storage import SCOPES as KEY_SCOPES
 from app.storage import Storage, hash_key
+from app.storage.clickhouse_database import ClickHouseDatabase
 from tests.helpers.http import ERROR_FIELDS
 from tests.helpers.live import LIVE, SOON, Keys, seed_launches
 
@@ -436,6 +437,7 @@ def test_an_ingest_key_in_the_body_is_held_to_the_same_rule(client: TestClient, 
 # ----------------------------------------------------------------------------- revocation
 
 
+@pytest.mark.backends
 def test_a_revoked_key_is_refused_immediately(
     client: TestClient, storage: Storage, keys: Keys, specs: dict[str, dict[str, Any]]
 ) -> None:
@@ -471,9 +473,17 @@ def test_a_revoked_key_is_refused_immediately(
 # ----------------------------------------------------------------------------- secrets at rest
 
 
-def every_value_in(db_path: str) -> Iterator[tuple[str, str]]:
-    """(table, cell as text) of every cell of every table in the database."""
-    conn = duckdb.connect(db_path, read_only=True)
+def every_value_in(settings: Settings) -> Iterator[tuple[str, str]]:
+    """(table, cell as text) of every cell of every table in the (closed) database."""
+    if settings.storage == "clickhouse":
+        with Storage.open(settings) as storage:
+            names = storage.rows("select name from system.tables where database = currentDatabase()")
+            for (table,) in names:
+                for row in storage.rows(f"select * from {table}"):
+                    for cell in row:
+                        yield table, str(cell)
+        return
+    conn = duckdb.connect(settings.db_path, read_only=True)
     try:
         tables = [r[0] for r in conn.execute("select table_name from duckdb_tables()").fetchall()]
         for table in tables:
@@ -484,9 +494,22 @@ def every_value_in(db_path: str) -> Iterator[tuple[str, str]]:
         conn.close()
 
 
-def test_keys_are_stored_hashed_and_no_secret_reaches_the_database(tmp_path: Path) -> None:
-    settings = Settings(db_path=str(tmp_path / "secrets.duckdb"))
-    storage = Storage(settings.db_path)
+def files_of(storage: Storage, tmp_path: Path) -> list[Path]:
+    """The files the database keeps its tables in: the DuckDB file and its log beside, or the
+    ClickHouse database's table folders."""
+    if storage.backend == "duckdb":
+        return [path for path in tmp_path.iterdir() if path.is_file()]
+    folders = storage.rows("select data_paths from system.tables where database = currentDatabase()")
+    return [
+        path for (paths,) in folders for folder in paths for path in Path(folder).rglob("*") if path.is_file()
+    ]
+
+
+@pytest.mark.backends
+def test_keys_are_stored_hashed_and_no_secret_reaches_the_database(
+    settings: Settings, tmp_path: Path
+) -> None:
+    storage = Storage.open(settings)
     secrets = {scope: storage.create_key(f"k-{scope}", scope)[1] for scope in ("write", "read", "admin")}
     try:
         with TestClient(create_app(settings, storage)) as client:
@@ -519,23 +542,30 @@ def test_keys_are_stored_hashed_and_no_secret_reaches_the_database(tmp_path: Pat
                 client.post("/login", data={"key": secrets["admin"]}, follow_redirects=False).status_code
                 == 303
             )
-        rows = storage.cursor().execute("select scope, key_hash from api_keys").fetchall()
+        rows = storage.rows("select scope, key_hash from api_keys")
         assert {scope: key_hash for scope, key_hash in rows} == {
             scope: hash_key(secret) for scope, secret in secrets.items()
         }
+        files = files_of(storage, tmp_path)
     finally:
         storage.close()
-    leaks = [
-        (table, scope)
-        for table, text in every_value_in(settings.db_path)
-        for scope, secret in secrets.items()
-        if secret in text
-    ]
-    assert leaks == []
-    on_disk = b"".join(path.read_bytes() for path in tmp_path.iterdir() if path.is_file())
-    assert [scope for scope, secret in secrets.items() if secret.encode() in on_disk] == []
+    try:
+        leaks = [
+            (table, scope)
+            for table, text in every_value_in(settings)
+            for scope, secret in secrets.items()
+            if secret in text
+        ]
+        assert leaks == []
+        on_disk = b"".join(path.read_bytes() for path in files if path.exists())
+        assert on_disk
+        assert [scope for scope, secret in secrets.items() if secret.encode() in on_disk] == []
+    finally:
+        if isinstance(storage.database, ClickHouseDatabase):
+            storage.database.drop_database()
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize(
     ("path", "body"),
     [
@@ -553,7 +583,7 @@ def test_a_rejected_event_never_stores_the_key_it_carried(
     response = client.post(path, json=body(keys.write))
     assert response.status_code == 200
     assert response.json()["rejected"] == 1
-    payloads = [row[0] for row in storage.cursor().execute("select payload from rejected_events").fetchall()]
+    payloads = [row[0] for row in storage.rows("select payload from rejected_events")]
     assert len(payloads) == 1
     assert keys.write not in payloads[0]
 
@@ -561,6 +591,7 @@ def test_a_rejected_event_never_stores_the_key_it_carried(
 # ----------------------------------------------------------------------------- constant time
 
 
+@pytest.mark.backends
 def test_authentication_compares_digests_in_constant_time(
     monkeypatch: pytest.MonkeyPatch, client: TestClient, storage: Storage, keys: Keys
 ) -> None:
@@ -572,7 +603,7 @@ def test_authentication_compares_digests_in_constant_time(
         return original(a, b)
 
     monkeypatch.setattr(hmac, "compare_digest", spy)
-    stored = {row[0] for row in storage.cursor().execute("select key_hash from api_keys").fetchall()}
+    stored = {row[0] for row in storage.rows("select key_hash from api_keys")}
 
     assert storage.authenticate(keys.read, ("read",)).name == "dashboards"
     assert (hash_key(keys.read), hash_key(keys.read)) in {tuple(sorted(p)) for p in compared}
@@ -582,8 +613,11 @@ def test_authentication_compares_digests_in_constant_time(
     response = client.get("/api/launches", headers={"Authorization": "Bearer lr_wrong"})
     assert response.status_code == 401
     # An unknown key is compared against every stored hash: no early exit tells how close it was.
+    # (ClickHouse's store may read the keys again for an unknown key, another process may have
+    # made it, and compare it against every hash once more.)
     assert {a for a, _ in compared} | {b for _, b in compared} >= stored
-    assert len(compared) == len(stored)
+    passes = 2 if storage.backend == "clickhouse" and len(compared) > len(stored) else 1
+    assert len(compared) == passes * len(stored)
 
 
 # ----------------------------------------------------------------------------- sign-in redirects

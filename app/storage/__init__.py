@@ -22,8 +22,10 @@ from typing import Any
 import pyarrow as pa
 
 from app.ingest import ParsedBatch, Rejected
+from app.queries import Engine
 from app.settings import Settings
 from app.storage.arrow_tables import rows_table
+from app.storage.clickhouse_database import ClickHouseDatabase, parse_clickhouse_url
 from app.storage.duckdb_database import Connection, DuckDBDatabase
 from app.storage.duckdb_events import DuckDBEventStore, IngestRequest, json_pointer, write_ingest_group
 from app.storage.duckdb_meta import DuckDBMetaStore
@@ -72,29 +74,60 @@ __all__ = [
     "WriteResult",
     "hash_key",
     "json_pointer",
+    "parse_clickhouse_url",
     "rows_table",
     "write_ingest_group",
 ]
 
 
 class Storage(EventStore, MetaStore):
-    """The database of one service: the event store and the metadata store on one DuckDB file,
-    sharing its single writer. Callers use the protocols' methods; the few others here are for
-    opening and closing it, fault drills, tests and benchmarks."""
+    """The database of one service: the event store and the metadata store on one database,
+    sharing its single writer: a DuckDB file (the default) or a ClickHouse database
+    (`clickhouse_url`). Callers use the protocols' methods; the few others here are for opening
+    and closing it, fault drills, tests and benchmarks."""
 
     def __init__(
-        self, db_path: str, *, max_events_per_commit: int = 50_000, checkpoint_mib: int = 256
+        self,
+        db_path: str | None = None,
+        *,
+        clickhouse_url: str | None = None,
+        max_events_per_commit: int = 50_000,
+        checkpoint_mib: int = 256,
+        clickhouse_insert_quorum: int = 0,
     ) -> None:
+        self.database: DuckDBDatabase | ClickHouseDatabase
+        if clickhouse_url is not None:
+            from app.storage.clickhouse_events import ClickHouseEventStore
+            from app.storage.clickhouse_meta import ClickHouseMetaStore
+
+            quorum = {"insert_quorum": clickhouse_insert_quorum} if clickhouse_insert_quorum else {}
+            self.database = ClickHouseDatabase(
+                clickhouse_url, max_events_per_commit=max_events_per_commit, insert_settings=quorum
+            )
+            self.backend: Engine = "clickhouse"
+            self.events: EventStore = ClickHouseEventStore(self.database)
+            self.meta: MetaStore = ClickHouseMetaStore(self.database)
+            return
+        if db_path is None:
+            raise ValueError("Storage needs a DuckDB db_path or a clickhouse_url")
         self.database = DuckDBDatabase(
             db_path, max_events_per_commit=max_events_per_commit, checkpoint_mib=checkpoint_mib
         )
+        self.backend = "duckdb"
         # Typed as the protocols, so the façade can only pass their methods on.
-        self.events: EventStore = DuckDBEventStore(self.database)
-        self.meta: MetaStore = DuckDBMetaStore(self.database)
+        self.events = DuckDBEventStore(self.database)
+        self.meta = DuckDBMetaStore(self.database)
 
     @classmethod
     def open(cls, settings: Settings) -> Storage:
         """The storage `settings` describe."""
+        if settings.storage == "clickhouse":
+            assert settings.clickhouse_url is not None  # Settings refuses clickhouse without a URL
+            return cls(
+                clickhouse_url=settings.clickhouse_url.get_secret_value(),
+                max_events_per_commit=settings.commit_max_events,
+                clickhouse_insert_quorum=settings.clickhouse_insert_quorum,
+            )
         return cls(
             settings.db_path,
             max_events_per_commit=settings.commit_max_events,
@@ -113,6 +146,7 @@ class Storage(EventStore, MetaStore):
 
     @property
     def db_path(self) -> str:
+        """The DuckDB file, or the ClickHouse database (its URL without the password)."""
         return self.database.db_path
 
     def inject_write_fault(self, error: Exception | None) -> None:
@@ -126,17 +160,33 @@ class Storage(EventStore, MetaStore):
     # -- for tests and benchmarks only: they inspect the database or time its parts ---------
 
     @property
-    def writer(self) -> SingleWriter[Connection]:
-        """The writer thread; a job submitted to it gets the connection, in a transaction."""
+    def writer(self) -> SingleWriter[Any]:
+        """The writer thread; a job submitted to it gets the connection (DuckDB: in a
+        transaction) or the ClickHouse client."""
         return self.database.writer
 
     def connection(self) -> Connection:
-        """The writer's connection."""
-        return self.database.connection()
+        """The writer's DuckDB connection."""
+        return self._duckdb().connection()
 
     def cursor(self) -> Connection:
-        """A cursor for reads, separate from the writer's connection."""
-        return self.database.cursor()
+        """A DuckDB cursor for reads, separate from the writer's connection."""
+        return self._duckdb().cursor()
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Tests: the rows of a plain `select` both engines understand (`?` placeholders), as
+        the stores would read them: on ClickHouse with FINAL applied to every table."""
+        if isinstance(self.database, DuckDBDatabase):
+            return [tuple(row) for row in self.database.cursor().execute(sql, list(params)).fetchall()]
+        client = self.database.client()
+        text = sql.replace("?", "%s")
+        result = client.query(text, parameters=list(params) or None, settings={"final": 1})
+        return [tuple(row) for row in result.result_rows]
+
+    def _duckdb(self) -> DuckDBDatabase:
+        if not isinstance(self.database, DuckDBDatabase):
+            raise TypeError(f"the {self.backend} backend has no DuckDB connection; use Storage.rows")
+        return self.database
 
     # -- EventStore --------------------------------------------------------------------------
 

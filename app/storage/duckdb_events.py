@@ -268,6 +268,35 @@ def _count(conn: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
+class GroupRows(NamedTuple):
+    """A group of requests' events as a store commits them (see split_group)."""
+
+    rows: list[EventRow]  # the first of each (source, message_id), in order
+    owners: list[int]  # for each row, the index of the request it came from
+    duplicates: list[int]  # per request, rows dropped as a repeat within the group
+    rejected: list[tuple[str, str, datetime, str, str, str]]  # every request's refusals
+
+
+def split_group(group: Sequence[IngestRequest]) -> GroupRows:
+    """The first of each (source, message_id) of a group of requests, whose request it came
+    from, the repeats within the group per request, and the refusals as rows."""
+    seen: set[tuple[str, str]] = set()
+    result = GroupRows([], [], [0] * len(group), [])
+    for index, request in enumerate(group):
+        for row in request.batch.rows:
+            key = (row.source, row.message_id)
+            if key in seen:
+                result.duplicates[index] += 1
+                continue
+            seen.add(key)
+            result.rows.append(row)
+            result.owners.append(index)
+        result.rejected.extend(
+            rejected_row(request.source, request.received_at, r) for r in request.batch.rejected
+        )
+    return result
+
+
 def write_ingest_group(
     conn: duckdb.DuckDBPyConnection,
     group: Sequence[IngestRequest],
@@ -279,26 +308,10 @@ def write_ingest_group(
     an already stored event fails that statement and is written again with the slower
     statement that skips stored rows. `known_links` (anonymous_id -> earliest link time) lets
     links already recorded be skipped; it is updated after the commit."""
-    seen: set[tuple[str, str]] = set()
-    rows: list[EventRow] = []
-    owners: list[int] = []
-    duplicates = [0] * len(group)
-    rejected_rows: list[tuple[str, str, datetime, str, str, str]] = []
-    for index, request in enumerate(group):
-        for row in request.batch.rows:
-            key = (row.source, row.message_id)
-            if key in seen:
-                duplicates[index] += 1
-                continue
-            seen.add(key)
-            rows.append(row)
-            owners.append(index)
-        rejected_rows.extend(
-            _rejected_row(request.source, request.received_at, r) for r in request.batch.rejected
-        )
+    rows, owners, duplicates, rejected_rows = split_group(group)
     # Every accepted event offers its link, duplicates too, so the links do not depend on how
     # events were grouped (an import's chunks, a client's batches).
-    links = _earliest_links(row for request in group for row in request.batch.rows)
+    links = earliest_links(row for request in group for row in request.batch.rows)
     if known_links:
         links = {a: ul for a, ul in links.items() if not (a in known_links and known_links[a] <= ul[1])}
     prebuilt = [request.staged for request in group if request.batch.rows]
@@ -326,6 +339,19 @@ def write_ingest_group(
         WriteResult(inserted=inserted[i], duplicates=duplicates[i], rejected=len(r.batch.rejected))
         for i, r in enumerate(group)
     ]
+
+
+def decide_import_rows_in_memory(
+    raw: pa.Table, *, source: str, received_at: datetime, max_event_bytes: int
+) -> pa.Table:
+    """select_import_rows.sql on an in-memory DuckDB of its own: the pure Arrow computation of an
+    import chunk's rows, for a store kept elsewhere (the ClickHouse store stores what it returns).
+    The query reads nothing but `raw`, so the result is the DuckDB store's, value for value."""
+    conn = duckdb.connect(":memory:")
+    try:
+        return _decide_import_rows(conn, raw, source, received_at, max_event_bytes)
+    finally:
+        conn.close()
 
 
 def _decide_import_rows(
@@ -357,28 +383,32 @@ def write_import(
         inserted = int(counted[0]) if counted else 0
         conn.execute(query("upsert_import_links"))
     if rejected:
-        table = _rejected_table([_rejected_row(source, received_at, r) for r in rejected])
+        table = rejected_table([rejected_row(source, received_at, r) for r in rejected])
         _execute_staged(conn, query("insert_rejected_events"), _StagedTables(None, None, table))
     return WriteResult(inserted=inserted, duplicates=rows.num_rows - inserted, rejected=len(rejected))
 
 
-def _rejected_row(
+def rejected_row(
     source: str, received_at: datetime, rejection: Rejected
 ) -> tuple[str, str, datetime, str, str, str]:
+    """A refusal as a rejected_events row; its id hashes source, reason and payload, so a resent
+    bad event is kept once (by either store)."""
     digest = hashlib.sha256("\x1f".join((source, rejection.reason, rejection.payload)).encode()).hexdigest()[
         :32
     ]
     return (digest, source, received_at, rejection.reason, rejection.detail, rejection.payload)
 
 
-def _rejected_table(rejected_rows: Sequence[tuple[str, str, datetime, str, str, str]]) -> pa.Table:
+def rejected_table(rejected_rows: Sequence[tuple[str, str, datetime, str, str, str]]) -> pa.Table:
+    """rejected_row tuples as an Arrow table (REJECTED_SCHEMA)."""
     return pa.Table.from_pylist(
         [dict(zip(REJECTED_SCHEMA.names, r, strict=True)) for r in rejected_rows], schema=REJECTED_SCHEMA
     )
 
 
-def _earliest_links(rows: Iterable[EventRow]) -> dict[str, tuple[str, datetime]]:
-    """anonymous_id (or previous_id) -> (user_id, time) of the earliest event linking them."""
+def earliest_links(rows: Iterable[EventRow]) -> dict[str, tuple[str, datetime]]:
+    """anonymous_id (or previous_id) -> (user_id, time) of the earliest event linking them;
+    a tie goes to the first in `rows`' order (anonymousId before previousId)."""
     links: dict[str, tuple[str, datetime]] = {}
     for row in rows:
         user_id = row.user_id
@@ -411,7 +441,7 @@ def _write_group_once(
         )
         if links
         else None,
-        _rejected_table(rejected_rows) if rejected_rows else None,
+        rejected_table(rejected_rows) if rejected_rows else None,
     )
     if fast and staged is not None and not links and not rejected_rows:
         # Events alone (the usual group once links are known): one auto-committed statement

@@ -3,7 +3,13 @@ DuckDB SQL written from the metric spec alone, without reading the pipeline. `re
 turns a launch of the sample's shape into the script's parameters (and refuses any other shape
 rather than compute it wrongly); `reference_metrics` runs the script and returns each named
 result as rows. tests/test_report_reference.py compares the report with it; the report
-benchmark (bench/report.py) uses it as the hand-written baseline."""
+benchmark (bench/report.py) uses it as the hand-written baseline.
+
+The script reads the DuckDB tables `events` and `identity_links` (one link per anonymousId).
+`reference_connection` gives a connection holding them for either backend: the DuckDB file
+itself, or for ClickHouse an in-memory DuckDB loaded with the ClickHouse tables' current rows
+by plain SQL of its own (events FINAL, the link in force per anonymousId), so the reference
+never runs the store's own queries."""
 
 from __future__ import annotations
 
@@ -14,6 +20,10 @@ from typing import Any
 
 import duckdb
 
+from app.queries import schema_statements
+from app.storage import Storage
+from app.storage.clickhouse_database import ClickHouseDatabase, naive_utc
+from app.storage.duckdb_database import DuckDBDatabase
 from pipelines.launch import LaunchSpec
 
 SCRIPT = Path(__file__).resolve().parent.parent / "reference" / "reference_metrics.sql"
@@ -98,3 +108,43 @@ def reference_metrics(
 
 def _strip_comments(statement: str) -> str:
     return "\n".join(line.split("--", 1)[0] for line in statement.splitlines())
+
+
+# The ClickHouse tables' rows as the DuckDB tables hold them: each event once (FINAL), and per
+# anonymousId the earliest link, the first recorded on a tie.
+_CLICKHOUSE_EVENTS = """
+select source, message_id, type, event, user_id, anonymous_id, previous_id, group_id,
+    properties, traits, context, original_timestamp, sent_at, received_at, occurred_at,
+    is_clamped, api
+from events final
+"""
+_CLICKHOUSE_LINKS = """
+select anonymous_id, in_force as user_id, earliest as linked_at
+from (
+    select anonymous_id, argMin(user_id, (linked_at, recorded_at)) as in_force, min(linked_at) as earliest
+    from identity_links
+    group by anonymous_id
+)
+"""
+_TABLES = ("create_events", "create_identity_links")
+
+
+def reference_connection(storage: Storage) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection whose `events` and `identity_links` hold the storage's data: a
+    cursor on the DuckDB file, or an in-memory copy of the ClickHouse tables (the caller
+    closes it)."""
+    database = storage.database
+    if isinstance(database, DuckDBDatabase):
+        return database.cursor()
+    assert isinstance(database, ClickHouseDatabase)
+    conn = duckdb.connect()
+    for name, statement in schema_statements("duckdb"):
+        if name.split("_", 1)[1] in _TABLES:
+            conn.execute(statement)
+    client = database.client()
+    for table, sql in (("events", _CLICKHOUSE_EVENTS), ("identity_links", _CLICKHOUSE_LINKS)):
+        rows = naive_utc(client.query_arrow(sql))
+        conn.register("copied", rows)
+        conn.execute(f"insert into {table} by name select * from copied")
+        conn.unregister("copied")
+    return conn

@@ -1,0 +1,2 @@
+-- Readiness: the database answers a read.
+select 1 as ready
