@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from app.main import create_app
 from app.settings import Settings
 from app.storage import Storage
 from app.storage.clickhouse_database import ClickHouseDatabase
+from tests.helpers.backends import chdb_url
 from tests.helpers.live import Keys, LiveServer
 
 if TYPE_CHECKING:
@@ -77,17 +77,12 @@ def chdb_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chdb")
 
 
-def clickhouse_url(root: Path) -> str:
-    """A chDB URL with a database no other test uses."""
-    return f"chdb://{root}?database=t_{uuid.uuid4().hex[:16]}"
-
-
 @pytest.fixture
 def settings(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
     if backend == "clickhouse":
         root: Path = request.getfixturevalue("chdb_root")
         return Settings(
-            db_path=str(tmp_path / "landed.duckdb"), storage="clickhouse", clickhouse_url=clickhouse_url(root)
+            db_path=str(tmp_path / "landed.duckdb"), storage="clickhouse", clickhouse_url=chdb_url(root)
         )
     return Settings(db_path=str(tmp_path / "landed.duckdb"))
 

@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +30,7 @@ from app.storage import Storage
 from app.storage.arrow_tables import rows_table
 from app.storage.clickhouse_database import ClickHouseDatabase
 from app.storage.clickhouse_events import ClickHouseEventStore
+from tests.helpers.backends import chdb_url
 from tests.helpers.import_cases import MAX_EVENT_BYTES, NOW, SOURCE, cases, ndjson, parquet
 from tests.helpers.stored import stored_events, stored_links, stored_rejected
 
@@ -38,14 +38,10 @@ EVENT_TABLES = ("events", "rejected_events", "identity_links")
 MIDNIGHT = datetime(2026, 3, 1)
 
 
-def _url(root: Path) -> str:
-    return f"chdb://{root}?database=c_{uuid.uuid4().hex[:16]}"
-
-
 @pytest.fixture
 def ch(chdb_root: Path) -> Iterator[Storage]:
     """A ClickHouse storage (chDB) of its own."""
-    storage = Storage(clickhouse_url=_url(chdb_root))
+    storage = Storage(clickhouse_url=chdb_url(chdb_root))
     yield storage
     storage.close()
     storage.database.drop_database()  # type: ignore[union-attr]
@@ -325,7 +321,7 @@ def test_a_failed_insert_fails_the_group_and_its_retry_is_counted_as_duckdb_coun
 
 
 def test_a_closed_database_is_storage_unavailable(chdb_root: Path) -> None:
-    storage = Storage(clickhouse_url=_url(chdb_root))
+    storage = Storage(clickhouse_url=chdb_url(chdb_root))
     storage.close()
     try:
         with pytest.raises(StorageUnavailable):
@@ -590,7 +586,7 @@ def test_restore_across_backends_keeps_every_row(
     finally:
         back.close()
     # ClickHouse -> ClickHouse.
-    again = Storage(clickhouse_url=_url(chdb_root))
+    again = Storage(clickhouse_url=chdb_url(chdb_root))
     try:
         assert again.import_tables(_files(tmp_path / "from-ch"), back_counts) == back_counts
         assert _all_rows(again) == _all_rows(duck)

@@ -3,7 +3,6 @@ every table and every report identical, the row counts checked; refusals name th
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,11 @@ from app.cli import main
 from app.demo import load_sample
 from app.reports import ReportService
 from app.storage import Storage
+from tests.helpers.backends import chdb_url
 
 pytestmark = pytest.mark.slow
 
 NOW = datetime.now(UTC).replace(tzinfo=None)
-
-
-def _url(root: Path) -> str:
-    return f"chdb://{root}?database=m_{uuid.uuid4().hex[:12]}"
 
 
 def _columns(storage: Storage, table: str) -> list[str]:
@@ -66,7 +62,7 @@ def test_duckdb_to_clickhouse_and_back_keeps_every_row_and_report(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    url = _url(chdb_root)
+    url = chdb_url(chdb_root)
     assert main(["migrate", "--db", str(source), "--to", "clickhouse", url]) == 0
     out = capsys.readouterr().out
     assert "row counts checked" in out
@@ -97,7 +93,7 @@ def test_duckdb_to_clickhouse_and_back_keeps_every_row_and_report(
 def test_migrate_refuses_a_target_that_holds_data(
     source: Path, chdb_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    url = _url(chdb_root)
+    url = chdb_url(chdb_root)
     assert main(["migrate", "--db", str(source), "--to", "clickhouse", url]) == 0
     capsys.readouterr()
     assert main(["migrate", "--db", str(source), "--to", "clickhouse", url]) != 0
