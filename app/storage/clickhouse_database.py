@@ -16,11 +16,10 @@ argMin/argMax, and the stores write each change as one insert (sql/clickhouse/).
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pyarrow as pa
@@ -292,22 +291,3 @@ def naive_utc(table: pa.Table) -> pa.Table:
         for column, target in zip(table.columns, fields, strict=True)
     ]
     return pa.Table.from_arrays(columns, schema=pa.schema(fields))
-
-
-class _OnDatabase(Protocol):
-    @property
-    def database(self) -> ClickHouseDatabase: ...
-
-
-D = TypeVar("D", bound=_OnDatabase)
-
-
-def translates_errors(method: Callable[Concatenate[D, P], T]) -> Callable[Concatenate[D, P], T]:
-    """For a store's reads: a ClickHouse error becomes StorageUnavailable."""
-
-    def read(store: D, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        with store.database.unavailable_on_error():
-            return method(store, *args, **kwargs)
-
-    functools.update_wrapper(read, method)
-    return read

@@ -35,7 +35,7 @@ from app.errors import Conflict, InvalidInput, StorageUnavailable
 from app.ingest import ParsedBatch, Rejected
 from app.queries import query
 from app.storage.arrow_tables import EVENTS_SCHEMA, rows_table
-from app.storage.clickhouse_database import ClickHouseDatabase, naive_utc, translates_errors
+from app.storage.clickhouse_database import ClickHouseDatabase, naive_utc
 from app.storage.clickhouse_reads import ClickHouseReads
 from app.storage.duckdb_events import (
     IngestRequest,
@@ -46,6 +46,7 @@ from app.storage.duckdb_events import (
     split_group,
 )
 from app.storage.interfaces import WriteResult
+from app.storage.translate import translates_errors
 
 # Keys per lookup query: a server receives bound parameters in the request, where a few hundred
 # kilobytes are fine and the whole of a 50,000-event group might not be.

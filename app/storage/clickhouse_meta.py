@@ -69,7 +69,7 @@ import pyarrow as pa
 from app.errors import NotFound, StorageUnavailable, Unauthorized
 from app.ingest import now_utc
 from app.queries import query
-from app.storage.clickhouse_database import ClickHouseDatabase, translates_errors
+from app.storage.clickhouse_database import ClickHouseDatabase
 from app.storage.interfaces import (
     AlertChange,
     AlertRecord,
@@ -84,6 +84,7 @@ from app.storage.interfaces import (
     StaleLaunch,
 )
 from app.storage.keys import KeyRing, hash_key, new_key
+from app.storage.translate import translates_errors
 
 logger = logging.getLogger(__name__)
 

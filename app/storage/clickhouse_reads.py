@@ -17,8 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from app.storage.clickhouse_database import ClickHouseDatabase, translates_errors
+from app.storage.clickhouse_database import ClickHouseDatabase
 from app.storage.duckdb_events import json_pointer
+from app.storage.translate import translates_errors
 from pipelines.plan import ReportPlan
 
 _TS = pa.timestamp("us")

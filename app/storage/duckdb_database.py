@@ -9,11 +9,10 @@ write runs on one `SingleWriter` thread; reads use cursors of their own beside i
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Concatenate, ParamSpec, Protocol, TypeVar
+from typing import ParamSpec, TypeVar
 
 import duckdb
 
@@ -161,22 +160,3 @@ def rollback_quietly(conn: duckdb.DuckDBPyConnection) -> None:
     """Rolls back, if there is anything to roll back and the connection still can."""
     with contextlib.suppress(duckdb.Error):
         conn.rollback()
-
-
-class _OnDatabase(Protocol):
-    @property
-    def database(self) -> DuckDBDatabase: ...
-
-
-D = TypeVar("D", bound=_OnDatabase)
-
-
-def translates_errors(method: Callable[Concatenate[D, P], T]) -> Callable[Concatenate[D, P], T]:
-    """For a store's reads: a DuckDB error becomes StorageUnavailable (see unavailable_on_error)."""
-
-    def read(store: D, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        with store.database.unavailable_on_error():
-            return method(store, *args, **kwargs)
-
-    functools.update_wrapper(read, method)
-    return read

@@ -22,8 +22,9 @@ from app.errors import Conflict, InvalidInput, StorageUnavailable
 from app.ingest import EventRow, ParsedBatch, Rejected
 from app.queries import query
 from app.storage.arrow_tables import LINKS_SCHEMA, REJECTED_SCHEMA, rows_table
-from app.storage.duckdb_database import DuckDBDatabase, rollback_quietly, translates_errors
+from app.storage.duckdb_database import DuckDBDatabase, rollback_quietly
 from app.storage.interfaces import EventStore, WriteResult
+from app.storage.translate import translates_errors
 from pipelines.plan import ReportPlan
 
 

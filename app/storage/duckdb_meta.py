@@ -17,7 +17,7 @@ import duckdb
 from app.errors import NotFound
 from app.ingest import now_utc
 from app.queries import query
-from app.storage.duckdb_database import DuckDBDatabase, translates_errors
+from app.storage.duckdb_database import DuckDBDatabase
 from app.storage.interfaces import (
     AlertChange,
     AlertRecord,
@@ -32,6 +32,7 @@ from app.storage.interfaces import (
     StaleLaunch,
 )
 from app.storage.keys import KeyRing, hash_key, new_key
+from app.storage.translate import translates_errors
 
 
 class DuckDBMetaStore(MetaStore):

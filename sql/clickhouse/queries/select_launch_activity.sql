@@ -30,12 +30,6 @@ with own_ids as (
     group by user_id, anonymous_id
 ),
 
-links as (
-    select anonymous_id, toNullable(argMin(user_id, (linked_at, recorded_at))) as linked_user_id
-    from identity_links
-    group by anonymous_id
-),
-
 resolved as (
     select
         coalesce(own.user_id, links.linked_user_id, concat('anon:', own.anonymous_id)) as canonical_id,
@@ -44,7 +38,7 @@ resolved as (
         own.last_event_before as last_before,
         own.day_offsets as offsets
     from own_ids as own
-    left join links on links.anonymous_id = own.anonymous_id
+    left join identity_links_in_force as links on links.anonymous_id = own.anonymous_id
 ),
 
 users as (

@@ -38,12 +38,6 @@ candidates as (
         and (event in {event_names:Array(String)} or type in {any_types:Array(String)})
 ),
 
-links as (
-    select anonymous_id, toNullable(argMin(user_id, (linked_at, recorded_at))) as linked_user_id
-    from identity_links
-    group by anonymous_id
-),
-
 resolved as (
     select
         coalesce(own.user_id, links.linked_user_id, concat('anon:', own.anonymous_id)) as canonical_id,
@@ -54,7 +48,7 @@ resolved as (
         own.properties as event_properties,
         own.context as event_context
     from candidates as own
-    left join links on links.anonymous_id = own.anonymous_id
+    left join identity_links_in_force as links on links.anonymous_id = own.anonymous_id
 )
 
 select

@@ -19,12 +19,6 @@ carrying as (
     where traits is not null and occurred_at < {end:DateTime64(6, 'UTC')}
 ),
 
-links as (
-    select anonymous_id, toNullable(argMin(user_id, (linked_at, recorded_at))) as linked_user_id
-    from identity_links
-    group by anonymous_id
-),
-
 resolved as (
     select
         coalesce(own.user_id, links.linked_user_id, concat('anon:', own.anonymous_id)) as canonical_id,
@@ -34,7 +28,7 @@ resolved as (
             arrayMap(pointer -> json_text(own.traits, pointer_key(pointer)), {trait_pointers:Array(String)})
         ) as pairs
     from carrying as own
-    left join links on links.anonymous_id = own.anonymous_id
+    left join identity_links_in_force as links on links.anonymous_id = own.anonymous_id
 )
 
 select canonical_id as user_id, event_at as occurred_at, pair.1 as trait, pair.2 as value
