@@ -16,6 +16,7 @@ from app.demo import load_sample
 from app.reports import ReportService
 from app.storage import Storage
 from tests.helpers.backends import chdb_url
+from tests.helpers.stored import drop_clickhouse_database
 
 pytestmark = pytest.mark.slow
 
@@ -61,8 +62,10 @@ def test_duckdb_to_clickhouse_and_back_keeps_every_row_and_report(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     url = chdb_url(chdb_root)
+    request.addfinalizer(lambda: drop_clickhouse_database(url))
     assert main(["migrate", "--db", str(source), "--to", "clickhouse", url]) == 0
     out = capsys.readouterr().out
     assert "row counts checked" in out
@@ -91,9 +94,10 @@ def test_duckdb_to_clickhouse_and_back_keeps_every_row_and_report(
 
 
 def test_migrate_refuses_a_target_that_holds_data(
-    source: Path, chdb_root: Path, capsys: pytest.CaptureFixture[str]
+    source: Path, chdb_root: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
 ) -> None:
     url = chdb_url(chdb_root)
+    request.addfinalizer(lambda: drop_clickhouse_database(url))
     assert main(["migrate", "--db", str(source), "--to", "clickhouse", url]) == 0
     capsys.readouterr()
     assert main(["migrate", "--db", str(source), "--to", "clickhouse", url]) != 0

@@ -269,7 +269,7 @@ class ClickHouseDatabase:
         """Tests: removes the whole database (after close)."""
         bootstrap = self._connect("default")
         try:
-            bootstrap.command(f"drop database if exists {self.target.database}")
+            bootstrap.command(f"drop database if exists {self.target.database} sync")
         finally:
             bootstrap.close()
 

@@ -95,7 +95,7 @@ def drop_clickhouse_database(url: str) -> None:
     assert target.embedded, "tests drop chDB databases only"
     client = clickhouse_connect.get_client(dsn=f"chdb://{target.path}", database="default")
     try:
-        client.command(f"drop database if exists {target.database}")
+        client.command(f"drop database if exists {target.database} sync")
     finally:
         client.close()
 
