@@ -14,9 +14,11 @@ HTTP API uses) is kept as the reference the set-based one is tested against."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -237,6 +239,47 @@ def _add(summary: ImportSummary, entries: int, result: Any, rejected: list[Rejec
     summary.reasons.update(r.reason for r in rejected)
 
 
+@dataclass
+class _ChunkWrites:
+    """One chunk in the writer's queue while the next is read and checked: the writer stores
+    chunks in the order they were queued (first wins across chunks, as when each was awaited),
+    and reading and checking chunk n+1 overlaps storing chunk n (on another core). At most one
+    chunk waits, so memory stays that of two chunks."""
+
+    path: Path
+    summary: ImportSummary
+    on_progress: Callable[[Path, int], None] | None
+    pending: tuple[Future[Any], int, list[Rejected], int] | None = None
+
+    def queue(self, written: Future[Any], entries: int, rejected: list[Rejected], units: int) -> None:
+        """Queues a chunk's write, after counting the one before it (its errors raised here)."""
+        self.finish()
+        self.pending = (written, entries, rejected, units)
+
+    def finish(self) -> None:
+        """Waits for the queued chunk, if any, and counts it."""
+        if self.pending is None:
+            return
+        written, entries, rejected, units = self.pending
+        self.pending = None
+        _add(self.summary, entries, written.result(), rejected)
+        if self.on_progress is not None:
+            self.on_progress(self.path, units)
+
+    def __enter__(self) -> _ChunkWrites:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # On an error reading a later chunk the queued one is still stored: wait for it and
+        # count it, so the summary is what was stored and nothing is written after
+        # import_file returns; that error, not the queued write's, is the one raised.
+        if exc[0] is None:
+            self.finish()
+        else:
+            with contextlib.suppress(Exception):
+                self.finish()
+
+
 def _api_of(event: Any) -> EventApi:
     return "posthog" if _is_posthog(event) else "import"
 
@@ -281,18 +324,17 @@ def _import_ndjson(
 ) -> None:
     # Each line is JSON decoded and checked by app/ingest.py; dedupe and links are set-based.
     first = 0
-    for events, bad, units in file_chunks(path, max_event_bytes=max_event_bytes, fmt=fmt):
-        received_at = now_utc()
-        numbered = list(enumerate(events, start=first))
-        first += len(events)
-        rows, numbers, rejected = _parsed_one_by_one(numbered, source, received_at, max_event_bytes)
-        rejected = bad + rejected
-        result = storage.import_events(
-            _numbered(rows, numbers), rejected, source=source, received_at=received_at
-        ).result()
-        _add(summary, len(events) + len(bad), result, rejected)
-        if on_progress is not None:
-            on_progress(path, units)
+    with _ChunkWrites(path, summary, on_progress) as writes:
+        for events, bad, units in file_chunks(path, max_event_bytes=max_event_bytes, fmt=fmt):
+            received_at = now_utc()
+            numbered = list(enumerate(events, start=first))
+            first += len(events)
+            rows, numbers, rejected = _parsed_one_by_one(numbered, source, received_at, max_event_bytes)
+            rejected = bad + rejected
+            written = storage.import_events(
+                _numbered(rows, numbers), rejected, source=source, received_at=received_at
+            )
+            writes.queue(written, len(events) + len(bad), rejected, units)
 
 
 def _staged_columns(batch: pa.RecordBatch, first: int) -> pa.Table | None:
@@ -338,35 +380,34 @@ def _import_parquet(
     on_progress: Callable[[Path, int], None] | None,
 ) -> None:
     first = 0
-    for batch in _parquet_file(path).iter_batches(batch_size=IMPORT_CHUNK_ROWS):
-        received_at = now_utc()
-        staged = _staged_columns(batch, first)
-        parts: list[pa.Table] = []
-        if staged is None:
-            others = pa.array(range(batch.num_rows), pa.int64())
-        else:
-            decided = storage.decide_import_rows(
-                staged, source=source, received_at=received_at, max_event_bytes=max_event_bytes
+    with _ChunkWrites(path, summary, on_progress) as writes:
+        for batch in _parquet_file(path).iter_batches(batch_size=IMPORT_CHUNK_ROWS):
+            received_at = now_utc()
+            staged = _staged_columns(batch, first)
+            parts: list[pa.Table] = []
+            if staged is None:
+                others = pa.array(range(batch.num_rows), pa.int64())
+            else:
+                decided = storage.decide_import_rows(
+                    staged, source=source, received_at=received_at, max_event_bytes=max_event_bytes
+                )
+                simple = decided.column("is_simple")
+                parts.append(decided.filter(simple).select([*EVENT_COLUMNS, "row_no"]))
+                others = pc.indices_nonzero(pc.invert(simple)).cast(pa.int64())
+            events = [
+                (first + i, _parquet_event(row))
+                for i, row in zip(others.to_pylist(), batch.take(others).to_pylist(), strict=True)
+            ]
+            rows, numbers, rejected = _parsed_one_by_one(events, source, received_at, max_event_bytes)
+            parts.append(_numbered(rows, numbers))
+            written = storage.import_events(
+                pa.concat_tables([p.cast(parts[-1].schema) for p in parts]),
+                rejected,
+                source=source,
+                received_at=received_at,
             )
-            simple = decided.column("is_simple")
-            parts.append(decided.filter(simple).select([*EVENT_COLUMNS, "row_no"]))
-            others = pc.indices_nonzero(pc.invert(simple)).cast(pa.int64())
-        events = [
-            (first + i, _parquet_event(row))
-            for i, row in zip(others.to_pylist(), batch.take(others).to_pylist(), strict=True)
-        ]
-        rows, numbers, rejected = _parsed_one_by_one(events, source, received_at, max_event_bytes)
-        parts.append(_numbered(rows, numbers))
-        result = storage.import_events(
-            pa.concat_tables([p.cast(parts[-1].schema) for p in parts]),
-            rejected,
-            source=source,
-            received_at=received_at,
-        ).result()
-        _add(summary, batch.num_rows, result, rejected)
-        first += batch.num_rows
-        if on_progress is not None:
-            on_progress(path, batch.num_rows)
+            writes.queue(written, batch.num_rows, rejected, batch.num_rows)
+            first += batch.num_rows
 
 
 def _import_per_event(

@@ -131,3 +131,41 @@ def test_set_based_import_of_a_generated_export(
     assert _tables(settings, "s.duckdb", files, per_event=False) == _tables(
         settings, "p.duckdb", files, per_event=True
     )
+
+
+def test_a_failing_chunk_stops_the_import_after_the_chunks_before_it_are_stored(
+    tmp_path: Path, settings: Settings, frozen: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunk n+1 is read and checked while chunk n is stored: when reading chunk 3 fails, the
+    error reaches the caller only after chunks 1 and 2 are stored and counted, each once, in
+    order; nothing is written after the import returns."""
+    monkeypatch.setattr(importer, "IMPORT_CHUNK_ROWS", 10)
+    rows = [event(f"c{i}", userId=f"u{i}", timestamp=at(i), context="{}") for i in range(30)]
+    path = parquet(tmp_path / "c.parquet", rows)
+    storage = open_another(settings, "chunks.duckdb")
+    checked = storage.decide_import_rows
+
+    def third_fails(raw: Any, **kwargs: Any) -> Any:
+        if int(raw.column("row_no")[0].as_py()) == 20:
+            raise OSError("the disk went away")
+        return checked(raw, **kwargs)
+
+    monkeypatch.setattr(storage, "decide_import_rows", third_fails)
+    progress: list[int] = []
+    summary = importer.ImportSummary()
+    try:
+        with pytest.raises(OSError, match="the disk went away"):
+            importer.import_file(
+                storage,
+                path,
+                source=SOURCE,
+                max_event_bytes=MAX_EVENT_BYTES,
+                summary=summary,
+                on_progress=lambda _path, units: progress.append(units),
+            )
+        stored = sorted(int(row[1][1:]) for row in stored_events(storage))
+        assert stored == list(range(20))
+        assert (summary.events, summary.inserted, summary.duplicates) == (20, 20, 0)
+        assert progress == [10, 10]
+    finally:
+        close_dropping(storage)
